@@ -1,0 +1,114 @@
+"""The one place that decides who may see or do what to which measure.
+
+Views, APIs, exports and templates all ask `can()` or `visible_measures()`; nothing
+re-implements a check inline. Roles are Django auth groups named after `Role` values.
+"""
+
+from enum import StrEnum
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Q, QuerySet
+
+from accounts.models import Role, User
+from measures.models import COMPLETED_STATUSES, OPEN_STATUSES, Measure, MeasureStatus
+
+
+class Action(StrEnum):
+    VIEW = "view"
+    UPDATE_STATUS = "update_status"
+    ADD_PROGRESS = "add_progress"
+    ADD_EVIDENCE = "add_evidence"
+    REQUEST_EXTENSION = "request_extension"
+    DECIDE_EXTENSION = "decide_extension"
+    REVIEW = "review"
+    SIGN_OFF = "sign_off"
+    EDIT_LEDGER = "edit_ledger"  # create and edit inspections, categories, findings, measures
+
+
+def role_of(user: User | AnonymousUser) -> Role | None:
+    """The user's role, read once per request object and kept on it."""
+    if not user.is_authenticated:
+        return None
+    cached = getattr(user, "_rectify_role", False)
+    if cached is not False:
+        return cached
+    role: Role | None
+    if user.is_superuser:
+        role = Role.OFFICE
+    else:
+        names = set(user.groups.values_list("name", flat=True))
+        # A user in several groups gets the strongest role: office > leadership > auditor > staff.
+        role = next(
+            (r for r in (Role.OFFICE, Role.LEADERSHIP, Role.AUDITOR, Role.STAFF) if r.value in names),
+            None,
+        )
+    user._rectify_role = role  # type: ignore[union-attr]
+    return role
+
+
+def _department_ids_of(measure: Measure) -> set[int]:
+    # Uses the prefetch cache when the selector prefetched assisting departments.
+    return {measure.lead_department_id, *(d.id for d in measure.assisting_departments.all())}
+
+
+def is_own_department(user: User, measure: Measure) -> bool:
+    return user.department_id is not None and user.department_id in _department_ids_of(measure)
+
+
+def _is_responsible_leader(user: User, measure: Measure) -> bool:
+    # A measure with no named leader may be reviewed by any member of the leadership.
+    return measure.responsible_leader_id in (None, user.id)
+
+
+def can(user: User | AnonymousUser, action: Action, measure: Measure | None = None) -> bool:
+    role = role_of(user)
+    if role is None:
+        return False
+    if action == Action.EDIT_LEDGER:
+        return role == Role.OFFICE
+    if measure is None:
+        return False
+    if action == Action.VIEW:
+        return role != Role.STAFF or is_own_department(user, measure)  # type: ignore[arg-type]
+
+    status = measure.status
+    if action in (Action.UPDATE_STATUS, Action.ADD_PROGRESS, Action.ADD_EVIDENCE):
+        # Once reviewed, the measure is frozen until someone returns it.
+        editable = status in OPEN_STATUSES or status == MeasureStatus.COMPLETED
+        if role == Role.OFFICE:
+            return editable
+        return role == Role.STAFF and editable and is_own_department(user, measure)  # type: ignore[arg-type]
+    if action == Action.REQUEST_EXTENSION:
+        if status not in OPEN_STATUSES:
+            return False
+        return role == Role.OFFICE or (role == Role.STAFF and is_own_department(user, measure))  # type: ignore[arg-type]
+    if action == Action.DECIDE_EXTENSION:
+        return role == Role.LEADERSHIP and _is_responsible_leader(user, measure)  # type: ignore[arg-type]
+    if action == Action.REVIEW:
+        return (
+            role == Role.LEADERSHIP and status == MeasureStatus.COMPLETED and _is_responsible_leader(user, measure)  # type: ignore[arg-type]
+        )
+    if action == Action.SIGN_OFF:
+        return role == Role.OFFICE and status == MeasureStatus.REVIEWED
+    return False
+
+
+def visible_measures(user: User | AnonymousUser, measures: QuerySet[Measure]) -> QuerySet[Measure]:
+    """The measures this user may see: staff see their department's (lead or assisting)."""
+    role = role_of(user)
+    if role is None:
+        return measures.none()
+    if role != Role.STAFF:
+        return measures
+    if user.department_id is None:  # type: ignore[union-attr]
+        return measures.none()
+    dept = user.department_id  # type: ignore[union-attr]
+    assisted = Measure.assisting_departments.through.objects.filter(department_id=dept).values("measure_id")
+    return measures.filter(Q(lead_department_id=dept) | Q(id__in=assisted))
+
+
+def sees_everything(user: User | AnonymousUser) -> bool:
+    return role_of(user) in (Role.OFFICE, Role.LEADERSHIP, Role.AUDITOR)
+
+
+__all__ = ["Action", "COMPLETED_STATUSES", "can", "role_of", "sees_everything", "visible_measures"]

@@ -1,0 +1,39 @@
+import pytest
+
+from accounts.models import Role
+from tests.factories import DepartmentFactory, make_user
+
+
+@pytest.fixture
+def department(db):
+    return DepartmentFactory(name="社会救助科")
+
+
+@pytest.fixture
+def other_department(db):
+    return DepartmentFactory(name="养老服务科")
+
+
+@pytest.fixture
+def office_user(db):
+    return make_user(Role.OFFICE, username="t_office")
+
+
+@pytest.fixture
+def staff_user(department):
+    return make_user(Role.STAFF, department, username="t_staff")
+
+
+@pytest.fixture
+def other_staff_user(other_department):
+    return make_user(Role.STAFF, other_department, username="t_other_staff")
+
+
+@pytest.fixture
+def leader_user(db):
+    return make_user(Role.LEADERSHIP, username="t_leader")
+
+
+@pytest.fixture
+def auditor_user(db):
+    return make_user(Role.AUDITOR, username="t_auditor")
