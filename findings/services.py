@@ -43,3 +43,30 @@ def finding_create(*, category: Category, description: str, number: int | None =
 def earliest_allowed_deadline(inspection: Inspection) -> date | None:
     """A measure cannot be due before the feedback that asked for it."""
     return inspection.feedback_date
+
+
+def _update(obj, fields: dict[str, object]):  # type: ignore[no-untyped-def]
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    obj.full_clean()
+    obj.save(update_fields=list(fields))
+    return obj
+
+
+@transaction.atomic
+def inspection_update(*, inspection: Inspection, **fields: object) -> Inspection:
+    return _update(inspection, fields)
+
+
+@transaction.atomic
+def category_update(*, category: Category, **fields: object) -> Category:
+    return _update(category, fields)
+
+
+@transaction.atomic
+def finding_update(*, finding: Finding, **fields: object) -> Finding:
+    if "category" in fields and fields["category"].inspection_id != finding.inspection_id:  # type: ignore[attr-defined]
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError({"category": "问题类别必须属于同一检查。"})
+    return _update(finding, fields)

@@ -1,0 +1,14 @@
+// Small progressive enhancements; every page works without JavaScript.
+document.addEventListener("DOMContentLoaded", () => {
+  const all = document.querySelector("[data-select-all]");
+  if (all) {
+    all.addEventListener("change", () => {
+      document.querySelectorAll("input[name=measure_ids]").forEach((box) => { box.checked = all.checked; });
+    });
+  }
+  document.querySelectorAll("form[data-confirm]").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  });
+});
