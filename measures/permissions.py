@@ -64,7 +64,7 @@ def can(user: User | AnonymousUser, action: Action, measure: Measure | None = No
     role = role_of(user)
     if role is None:
         return False
-    if action == Action.EDIT_LEDGER:
+    if action == Action.EDIT_LEDGER and measure is None:
         return role == Role.OFFICE
     if measure is None:
         return False
@@ -72,6 +72,11 @@ def can(user: User | AnonymousUser, action: Action, measure: Measure | None = No
         return role != Role.STAFF or is_own_department(user, measure)  # type: ignore[arg-type]
 
     status = measure.status
+    # 销号 is final: no edit, status change, deadline move or decision after it.
+    if status == MeasureStatus.SIGNED_OFF:
+        return False
+    if action == Action.EDIT_LEDGER:
+        return role == Role.OFFICE
     if action in (Action.UPDATE_STATUS, Action.ADD_PROGRESS, Action.ADD_EVIDENCE):
         # Once reviewed, the measure is frozen until someone returns it.
         editable = status in OPEN_STATUSES or status == MeasureStatus.COMPLETED
