@@ -160,14 +160,18 @@ def _perform(
     request: HttpRequest,
     measure_id: int,
     *,
-    action: Action,
     form: Form,
     form_key: str,
     call: Callable[[Measure, dict[str, Any]], object],
     success: str,
 ) -> HttpResponse:
-    """Validate, call one service, and on any refusal re-show the page with what was typed."""
-    measure = _measure_for(request, measure_id, action)
+    """Validate, call one service, and on any refusal re-show the page with what was typed.
+
+    Only visibility is checked here: the service asks permissions.can for `action` on the
+    locked row after its version check, so someone acting on a page that went stale is
+    shown what changed rather than a bare 403.
+    """
+    measure = _measure_for(request, measure_id, Action.VIEW)
     if form.is_valid():
         try:
             call(measure, form.cleaned_data)
@@ -195,7 +199,6 @@ def measure_set_status(request: HttpRequest, measure_id: int) -> HttpResponse:
     return _perform(
         request,
         measure_id,
-        action=Action.UPDATE_STATUS,
         form=StatusForm(request.POST),
         form_key="status_form",
         call=lambda m, d: services.measure_set_status(
@@ -215,7 +218,6 @@ def progress_add(request: HttpRequest, measure_id: int) -> HttpResponse:
     return _perform(
         request,
         measure_id,
-        action=Action.ADD_PROGRESS,
         form=ProgressForm(request.POST),
         form_key="progress_form",
         call=lambda m, d: services.progress_report_add(
@@ -231,7 +233,6 @@ def evidence_add(request: HttpRequest, measure_id: int) -> HttpResponse:
     return _perform(
         request,
         measure_id,
-        action=Action.ADD_EVIDENCE,
         form=EvidenceForm(request.POST, request.FILES),
         form_key="evidence_form",
         call=lambda m, d: services.evidence_add(
@@ -251,7 +252,6 @@ def extension_request(request: HttpRequest, measure_id: int) -> HttpResponse:
     return _perform(
         request,
         measure_id,
-        action=Action.REQUEST_EXTENSION,
         form=ExtensionRequestForm(request.POST),
         form_key="extension_form",
         call=lambda m, d: services.extension_request(
@@ -267,7 +267,6 @@ def measure_review(request: HttpRequest, measure_id: int) -> HttpResponse:
     return _perform(
         request,
         measure_id,
-        action=Action.REVIEW,
         form=DecisionForm(request.POST),
         form_key="review_form",
         call=lambda m, d: services.measure_review(
@@ -287,7 +286,6 @@ def measure_sign_off(request: HttpRequest, measure_id: int) -> HttpResponse:
     return _perform(
         request,
         measure_id,
-        action=Action.SIGN_OFF,
         form=DecisionForm(request.POST),
         form_key="sign_off_form",
         call=lambda m, d: services.measure_sign_off(
@@ -308,7 +306,6 @@ def extension_decide(request: HttpRequest, extension_id: int) -> HttpResponse:
     return _perform(
         request,
         extension.measure_id,
-        action=Action.DECIDE_EXTENSION,
         form=ExtensionDecisionForm(request.POST),
         form_key="extension_decision_form",
         call=lambda m, d: services.extension_decide(

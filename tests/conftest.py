@@ -37,3 +37,9 @@ def leader_user(db):
 @pytest.fixture
 def auditor_user(db):
     return make_user(Role.AUDITOR, username="t_auditor")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The default hasher costs ~0.7 s per user on these machines; tests need no strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -32,7 +32,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def role(self, create: bool, extracted: Role | None, **kwargs: object) -> None:
         if create and extracted:
-            self.groups.add(Group.objects.get(name=extracted.value))
+            # Transactional tests flush the data migration's groups, so create them on demand.
+            self.groups.add(Group.objects.get_or_create(name=extracted.value)[0])
 
 
 def make_user(role: Role, department: Department | None = None, **kwargs: object) -> User:
