@@ -20,14 +20,26 @@ def leaders() -> QuerySet[User]:
     return User.objects.filter(groups__name=Role.LEADERSHIP.value).order_by("full_name", "username")
 
 
+class IdFilter(django_filters.NumberFilter):
+    """A row id from a link: a whole number in the database's range. A NumberFilter takes
+    any decimal, and SQLite raises OverflowError (a 500) on one like -1.8e308."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
 class MeasureFilter(django_filters.FilterSet):
     inspection = django_filters.ModelChoiceFilter(
         label=_("检查"), queryset=Inspection.objects.only("id", "title").order_by("-feedback_date", "-id")
     )
     # Category and finding arrive as ids from drill-down links (dashboards, measure pages);
     # a select of every category of a province would be thousands of options long.
-    category = django_filters.NumberFilter(field_name="category_id", label=_("问题类别"), widget=forms.HiddenInput)
-    finding = django_filters.NumberFilter(field_name="finding_id", label=_("问题"), widget=forms.HiddenInput)
+    category = IdFilter(field_name="category_id", label=_("问题类别"), widget=forms.HiddenInput)
+    finding = IdFilter(field_name="finding_id", label=_("问题"), widget=forms.HiddenInput)
     # 责任单位 is the lead department, as in the figures, so a dashboard count and the
     # ledger it links to always agree.
     department = django_filters.ModelChoiceFilter(

@@ -304,3 +304,46 @@ class MeasureDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.decided_at:%Y-%m-%d}"
+
+
+class ImportColumnMapping(models.Model):
+    """The columns a user last mapped when importing a ledger, offered again next time."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, verbose_name=_("用户"), on_delete=models.CASCADE, related_name="import_mapping"
+    )
+    # target field → header text in the user's file, e.g. {"department": "责任部门"}.
+    mapping = models.JSONField(_("列对应"), default=dict, blank=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("导入列对应")
+        verbose_name_plural = _("导入列对应")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}"
+
+
+class PendingImport(models.Model):
+    """An uploaded ledger between preview and confirmation, kept on the server so the
+    confirmation never trusts a copy sent back by the browser."""
+
+    token = models.CharField(_("令牌"), max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("用户"), on_delete=models.CASCADE, related_name="+"
+    )
+    filename = models.CharField(_("文件名"), max_length=255)
+    content = models.BinaryField(_("文件内容"))
+    size = models.PositiveIntegerField(_("大小"), default=0)
+    mapping = models.JSONField(_("列对应"), default=dict, blank=True)
+    inspection_title = models.CharField(_("检查名称"), max_length=200, blank=True)
+    # The digest of the plan last shown; confirming requires the same plan.
+    plan_digest = models.CharField(_("预览摘要"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("上传时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("待确认导入")
+        verbose_name_plural = _("待确认导入")
+
+    def __str__(self) -> str:
+        return self.filename

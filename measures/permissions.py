@@ -116,4 +116,36 @@ def sees_everything(user: User | AnonymousUser) -> bool:
     return role_of(user) in (Role.OFFICE, Role.LEADERSHIP, Role.AUDITOR)
 
 
-__all__ = ["Action", "COMPLETED_STATUSES", "can", "role_of", "sees_everything", "visible_measures"]
+def can_export(user: User | AnonymousUser) -> bool:
+    """Ledger and history exports: every role; what a user gets is cut by `visible_measures`,
+    so staff export their own department's rows only."""
+    return role_of(user) is not None
+
+
+def can_import(user: User | AnonymousUser) -> bool:
+    """Importing a ledger creates and rewrites measures wholesale: the rectification office only."""
+    return role_of(user) == Role.OFFICE
+
+
+def can_read_notice(user: User | AnonymousUser) -> bool:
+    """An inspection's notice (整改落实情况通报) is written to be published: every role reads
+    and downloads it."""
+    return role_of(user) is not None
+
+
+def can_edit_notice(user: User | AnonymousUser) -> bool:
+    """Rewording a notice before it goes out is the rectification office's; the figures in it
+    come from the ledger whoever edits."""
+    return role_of(user) == Role.OFFICE
+
+
+__all__ = [
+    "Action",
+    "COMPLETED_STATUSES",
+    "can",
+    "can_export",
+    "can_import",
+    "role_of",
+    "sees_everything",
+    "visible_measures",
+]

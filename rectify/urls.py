@@ -11,4 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("measures.urls")),
     path("", include("findings.urls")),
+    path("", include("measures.io_urls")),
+    path("api/", include("rectify.api_urls")),
 ]
