@@ -1,4 +1,5 @@
 import pytest
+from django.utils import translation
 
 from accounts.models import Role
 from tests.factories import DepartmentFactory, make_user
@@ -43,3 +44,13 @@ def auditor_user(db):
 def fast_password_hashing(settings):
     # The default hasher costs ~0.7 s per user on these machines; tests need no strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def chinese_again_after_each_test():
+    # The locale middleware activates the request's language for the thread and leaves it
+    # active (a streamed CSV export is written after the middleware returns). In tests every
+    # request runs in the one thread, so a test that asks for English would leave English
+    # active for the next test's services and commands.
+    yield
+    translation.deactivate()
