@@ -29,6 +29,9 @@ browser:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/bandit -q -r accounts findings measures dashboards rectify -c pyproject.toml
+	DEBUG=0 ALLOWED_HOSTS=rectify.example SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+		$(PY) manage.py check --deploy --fail-level WARNING
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 

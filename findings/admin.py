@@ -3,7 +3,14 @@ from django.contrib import admin
 from findings.models import Category, Finding, Inspection, InspectionOutcome
 
 
-class CategoryInline(admin.TabularInline):
+class NoDeleteMixin:
+    # Deleting an inspection, category or finding cascades to its measures and their
+    # review and sign-off records, the audit trail; nothing in the app deletes them.
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+class CategoryInline(NoDeleteMixin, admin.TabularInline):
     model = Category
     extra = 0
 
@@ -13,14 +20,14 @@ class OutcomeInline(admin.TabularInline):
     extra = 0
 
 
-class FindingInline(admin.StackedInline):
+class FindingInline(NoDeleteMixin, admin.StackedInline):
     model = Finding
     extra = 0
     fields = ["inspection", "number", "description"]
 
 
 @admin.register(Inspection)
-class InspectionAdmin(admin.ModelAdmin):
+class InspectionAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_display = ["title", "kind", "source_body", "inspected_unit", "feedback_date", "deadline"]
     list_filter = ["kind", "feedback_date"]
     search_fields = ["title", "source_body", "inspected_unit", "document_number"]
@@ -30,7 +37,7 @@ class InspectionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_display = ["title", "inspection", "order"]
     list_filter = ["inspection"]
     search_fields = ["title"]
@@ -39,7 +46,7 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Finding)
-class FindingAdmin(admin.ModelAdmin):
+class FindingAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_display = ["number", "short_description", "category", "inspection"]
     list_filter = ["inspection"]
     search_fields = ["description"]

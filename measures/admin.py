@@ -1,35 +1,71 @@
+"""The measures in the admin: to look at, never to change.
+
+Every change to a measure, its progress, evidence, extensions and decisions goes through
+measures.services, which checks the role, the status rules and the version and records
+who did it and why. An admin form would bypass all of that (it could turn a signed-off
+measure back to "in progress" with no recorded return), and deleting a measure would
+cascade to its review and sign-off records. So these admin pages are read-only, and the
+history view shows old versions without offering to revert to them.
+"""
+
+from typing import Any
+
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from measures.models import Evidence, Extension, Measure, MeasureDecision, ProgressReport
 
 
-class ProgressInline(admin.TabularInline):
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyHistoryAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+    # SIMPLE_HISTORY_REVERT_DISABLED only hides the "Revert" button: simple_history's
+    # history_form_view still saves a POSTed old version over the current row. Refuse it.
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class ProgressInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ProgressReport
     extra = 0
     raw_id_fields = ["author"]
 
 
-class EvidenceInline(admin.TabularInline):
+class EvidenceInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Evidence
     extra = 0
     raw_id_fields = ["uploaded_by"]
 
 
-class ExtensionInline(admin.TabularInline):
+class ExtensionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Extension
     extra = 0
     raw_id_fields = ["requested_by", "decided_by"]
 
 
-class DecisionInline(admin.TabularInline):
+class DecisionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = MeasureDecision
     extra = 0
     raw_id_fields = ["decided_by"]
 
 
 @admin.register(Measure)
-class MeasureAdmin(SimpleHistoryAdmin):
+class MeasureAdmin(ReadOnlyHistoryAdmin):
     list_display = [
         "__str__",
         "inspection",
@@ -55,30 +91,31 @@ class MeasureAdmin(SimpleHistoryAdmin):
     readonly_fields = ["is_overdue", "is_due_soon", "reported_this_period", "version"]
     date_hierarchy = "deadline"
     inlines = [ProgressInline, EvidenceInline, ExtensionInline, DecisionInline]
+    history_list_display = ["status", "deadline", "lead_department"]
 
 
 @admin.register(ProgressReport)
-class ProgressReportAdmin(SimpleHistoryAdmin):
+class ProgressReportAdmin(ReadOnlyHistoryAdmin):
     list_display = ["measure", "reported_on", "author"]
     raw_id_fields = ["measure", "author"]
 
 
 @admin.register(Evidence)
-class EvidenceAdmin(SimpleHistoryAdmin):
+class EvidenceAdmin(ReadOnlyHistoryAdmin):
     list_display = ["title", "document_number", "measure", "uploaded_by", "uploaded_at"]
     search_fields = ["title", "document_number"]
     raw_id_fields = ["measure", "uploaded_by"]
 
 
 @admin.register(Extension)
-class ExtensionAdmin(SimpleHistoryAdmin):
+class ExtensionAdmin(ReadOnlyHistoryAdmin):
     list_display = ["measure", "old_deadline", "new_deadline", "status", "requested_by", "decided_by"]
     list_filter = ["status"]
     raw_id_fields = ["measure", "requested_by", "decided_by"]
 
 
 @admin.register(MeasureDecision)
-class MeasureDecisionAdmin(admin.ModelAdmin):
+class MeasureDecisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["measure", "action", "decided_by", "decided_at"]
     list_filter = ["action"]
     raw_id_fields = ["measure", "decided_by"]

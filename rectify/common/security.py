@@ -1,0 +1,84 @@
+"""Security wiring that Django does not ship: the Content-Security-Policy header, the login
+throttle's backend and the client address it counts failures by.
+
+The policy allows this site's own origin and nothing else: a bureau's intranet reaches no
+CDN, and an injected tag must not be able to load or send anything elsewhere. Every page's
+JavaScript is in static/js/ (no inline <script>, no onchange=); inline style attributes
+stay allowed because templates and the SVG charts use them and they cannot run code.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from axes.backends import AxesStandaloneBackend
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "img-src": "'self' data:",
+    "style-src": "'self' 'unsafe-inline'",
+    "script-src": "'self'",
+    "object-src": "'none'",
+    "frame-ancestors": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+}
+
+# drf-spectacular renders the Swagger UI page with its start-up script inline, and the
+# script carries the request's schema URL and CSRF header name, so neither a hash nor our
+# own static file can replace it. That one page (behind login, no user data in it) may run
+# inline script; every other directive stays as strict as elsewhere.
+INLINE_SCRIPT_VIEWS = frozenset({"api:docs"})
+
+
+def _policy(directives: dict[str, str]) -> str:
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+STRICT_POLICY = _policy(CONTENT_SECURITY_POLICY)
+API_DOCS_POLICY = _policy({**CONTENT_SECURITY_POLICY, "script-src": "'self' 'unsafe-inline'"})
+
+
+class ContentSecurityPolicyMiddleware:
+    """Sets Content-Security-Policy on every response that does not already have one."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        relaxed = match is not None and match.view_name in INLINE_SCRIPT_VIEWS
+        response.headers.setdefault("Content-Security-Policy", API_DOCS_POLICY if relaxed else STRICT_POLICY)
+        return response
+
+
+class LoginThrottleBackend(AxesStandaloneBackend):
+    """django-axes' standalone backend, except for authenticate() calls without a request.
+
+    Those come from code (a management command, the test client's login()), never from a
+    login form or the API, so there is no client to count failures for; axes itself would
+    refuse them with an exception. Every HTTP login passes its request and is throttled.
+    """
+
+    def authenticate(self, request: HttpRequest | None, *args: Any, **kwargs: Any) -> None:
+        if request is None:
+            return None
+        return super().authenticate(request, *args, **kwargs)
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The address failed logins are counted by.
+
+    Behind NUM_PROXIES reverse proxies (nginx in front of gunicorn) REMOTE_ADDR is the last
+    proxy; the client is the entry that the outermost proxy appended to X-Forwarded-For.
+    Entries further left were written by the client and could be forged, so they are never
+    read. Without proxies (the default) REMOTE_ADDR is the client.
+    """
+    proxies = settings.NUM_PROXIES
+    if proxies > 0:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR", "")
