@@ -15,5 +15,8 @@ urlpatterns = [
     path("", include("measures.urls")),
     path("", include("findings.urls")),
     path("", include("measures.io_urls")),
+    path("", include("dashboards.notice_urls")),
+    path("", include("measures.draft_urls")),
+    path("", include("measures.lookback_urls")),
     path("api/", include("rectify.api_urls")),
 ]
