@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import random
 import select
 import signal
 import subprocess
@@ -36,14 +37,31 @@ from dashboards.services import figures_recompute
 from findings.models import Category, Finding, Inspection
 from measures.models import Measure, MeasureStatus, PendingImport, ProgressReport
 from rectify.celery import app as celery_app
-from tests.dashboards import conftest as dashboards_conftest
-from tests.dashboards.conftest import TODAY, hand_count
+from tests.dashboards.conftest import TODAY, LedgerBuilder, hand_count
 from tests.dashboards.test_recompute import stored_figures
-from tests.factories import DepartmentFactory, MeasureFactory, make_user
+from tests.factories import (
+    CategoryFactory,
+    DepartmentFactory,
+    FindingFactory,
+    InspectionFactory,
+    MeasureFactory,
+    make_user,
+)
 from tests.measures.test_imports import confirm, upload
 
-# The dashboards tests' ledger builder (random measures around TODAY), a fixture here too.
-ledger = dashboards_conftest.ledger
+
+@pytest.fixture
+def ledger(db) -> LedgerBuilder:
+    """The dashboards tests' ledger builder: random measures around TODAY, every status."""
+    office = make_user(Role.OFFICE, username="faults_office")
+    departments = [DepartmentFactory(name=name) for name in ("社会救助科", "养老服务科", "办公室")]
+    leaders = [make_user(Role.LEADERSHIP, username=f"faults_leader{i}") for i in range(2)] + [None]
+    findings = []
+    for inspection in InspectionFactory.create_batch(2):
+        for category in CategoryFactory.create_batch(3, inspection=inspection):
+            findings += FindingFactory.create_batch(4, category=category)
+    return LedgerBuilder(office, departments, leaders, findings, random.Random(20240515))
+
 
 on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs a PostgreSQL server")
 
@@ -209,7 +227,7 @@ def _change_the_ledger(ledger) -> None:
     # Some open measures are completed and others' deadlines move, so every flag and
     # figure has something to catch up with.
     open_ids = list(Measure.objects.filter(status=MeasureStatus.IN_PROGRESS).values_list("id", flat=True)[:10])
-    Measure.objects.filter(id__in=open_ids[:5]).update(status=MeasureStatus.COMPLETED, completed_at=TODAY)
+    Measure.objects.filter(id__in=open_ids[:5]).update(status=MeasureStatus.COMPLETED, completed_at=timezone.now())
     Measure.objects.filter(id__in=open_ids[5:]).update(deadline=TODAY - dt.timedelta(days=3))
 
 

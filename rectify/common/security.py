@@ -25,19 +25,10 @@ CONTENT_SECURITY_POLICY = {
     "form-action": "'self'",
 }
 
-# drf-spectacular renders the Swagger UI page with its start-up script inline, and the
-# script carries the request's schema URL and CSRF header name, so neither a hash nor our
-# own static file can replace it. That one page (behind login, no user data in it) may run
-# inline script; every other directive stays as strict as elsewhere.
-INLINE_SCRIPT_VIEWS = frozenset({"api:docs"})
-
-
-def _policy(directives: dict[str, str]) -> str:
-    return "; ".join(f"{name} {value}" for name, value in directives.items())
-
-
-STRICT_POLICY = _policy(CONTENT_SECURITY_POLICY)
-API_DOCS_POLICY = _policy({**CONTENT_SECURITY_POLICY, "script-src": "'self' 'unsafe-inline'"})
+# The API docs page needs no exception: rectify/api_urls.py serves it with drf-spectacular's
+# SpectacularSwaggerSplitView, whose start-up script is a URL of its own (?script=), not
+# inline. (The plain SpectacularSwaggerView would need 'unsafe-inline'; do not switch back.)
+STRICT_POLICY = "; ".join(f"{name} {value}" for name, value in CONTENT_SECURITY_POLICY.items())
 
 
 class ContentSecurityPolicyMiddleware:
@@ -48,9 +39,7 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        match = getattr(request, "resolver_match", None)
-        relaxed = match is not None and match.view_name in INLINE_SCRIPT_VIEWS
-        response.headers.setdefault("Content-Security-Policy", API_DOCS_POLICY if relaxed else STRICT_POLICY)
+        response.headers.setdefault("Content-Security-Policy", STRICT_POLICY)
         return response
 
 
