@@ -370,7 +370,7 @@ def ledger_copy_sql(measures: QuerySet[Measure]) -> str:
     # projects them (no join, no aggregate), which is all this one does.
     # Only our own column aliases are interpolated; user input is in inner_sql's parameters,
     # which compose_sql quoted with the driver's own escaping.
-    return f"COPY (SELECT {outer} FROM ({inner_sql}) AS t) TO STDOUT WITH (FORMAT csv)"  # noqa: S608  # nosec B608
+    return f"COPY (SELECT {outer} FROM ({inner_sql}) AS t) TO STDOUT WITH (FORMAT csv)"  # noqa: S608
 
 
 class _CopyAborted(Exception):
