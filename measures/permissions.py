@@ -7,6 +7,7 @@ re-implements a check inline. Roles are Django auth groups named after `Role` va
 from enum import StrEnum
 
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 
 from accounts.models import Role, User
@@ -23,6 +24,7 @@ class Action(StrEnum):
     REVIEW = "review"
     SIGN_OFF = "sign_off"
     EDIT_LEDGER = "edit_ledger"  # create and edit inspections, categories, findings, measures
+    RECOMPUTE_FIGURES = "recompute_figures"  # run the dashboards' recompute job now
 
 
 def role_of(user: User | AnonymousUser) -> Role | None:
@@ -64,6 +66,8 @@ def can(user: User | AnonymousUser, action: Action, measure: Measure | None = No
     role = role_of(user)
     if role is None:
         return False
+    if action == Action.RECOMPUTE_FIGURES:
+        return role == Role.OFFICE
     if action == Action.EDIT_LEDGER and measure is None:
         return role == Role.OFFICE
     if measure is None:
@@ -116,6 +120,20 @@ def sees_everything(user: User | AnonymousUser) -> bool:
     return role_of(user) in (Role.OFFICE, Role.LEADERSHIP, Role.AUDITOR)
 
 
+def dashboard_department(user: User | AnonymousUser, requested: int | None) -> int | None:
+    """Whose figures a dashboard shows: None for the whole bureau, else a department id.
+
+    Staff get their own department's figures whatever they ask for, so a figure never
+    counts rows their ledger would hide; the other roles see everything and may narrow to
+    any department. Anyone without a role, or staff without a department, gets nothing.
+    """
+    if sees_everything(user):
+        return requested
+    if role_of(user) == Role.STAFF and user.department_id is not None:  # type: ignore[union-attr]
+        return user.department_id  # type: ignore[union-attr]
+    raise PermissionDenied
+
+
 def can_export(user: User | AnonymousUser) -> bool:
     """Ledger and history exports: every role; what a user gets is cut by `visible_measures`,
     so staff export their own department's rows only."""
@@ -147,6 +165,7 @@ __all__ = [
     "can_export",
     "can_import",
     "can_read_notice",
+    "dashboard_department",
     "role_of",
     "sees_everything",
     "visible_measures",
