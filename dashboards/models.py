@@ -73,7 +73,9 @@ class DailySnapshot(FigureCounts):
         constraints = [
             models.UniqueConstraint(fields=["scope_kind", "scope_id", "day"], name="snapshot_unique_scope_day"),
         ]
-        indexes = [models.Index(fields=["scope_kind", "scope_id", "day"], name="snapshot_scope_day_idx")]
+        # The unique constraint already indexes (scope_kind, scope_id, day) for trend lines;
+        # the recompute job clears a day's stale rows by day alone.
+        indexes = [models.Index(fields=["day"], name="snapshot_day_idx")]
 
     def __str__(self) -> str:
         return f"{self.scope_kind}:{self.scope_id} {self.day}"
@@ -87,6 +89,9 @@ class RecomputeState(models.Model):
     last_finished_at = models.DateTimeField(null=True, blank=True)
     last_duration_ms = models.PositiveIntegerField(default=0)
     measures_changed = models.PositiveIntegerField(default=0)
+    # Claimed with a conditional UPDATE where there are no advisory locks (SQLite), so two
+    # overlapping runs never write the figures at once; a crashed run's claim goes stale.
+    running_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("统计任务状态")

@@ -173,6 +173,41 @@ else:
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# The beat schedule itself is in rectify/celery.py (it needs celery.schedules.crontab).
+
+# --- Recompute job and reminders -------------------------------------------------------
+# A change to a measure queues one recompute this many seconds after its commit; the
+# changes of a batch (100 sign-offs) that arrive meanwhile ride on the same run.
+RECOMPUTE_DEBOUNCE_SECONDS = int(os.environ.get("RECOMPUTE_DEBOUNCE_SECONDS", "5"))
+# Without advisory locks (SQLite) a run claims a row; a crashed run's claim expires after this.
+RECOMPUTE_LOCK_STALE_SECONDS = int(os.environ.get("RECOMPUTE_LOCK_STALE_SECONDS", "900"))
+# PostgreSQL work_mem for the job's transaction: its GROUP BYs hash every finding.
+RECOMPUTE_WORK_MEM = os.environ.get("RECOMPUTE_WORK_MEM", "256MB")
+# The morning digest (Asia/Shanghai, CELERY_TIMEZONE).
+REMINDER_HOUR = int(os.environ.get("REMINDER_HOUR", "8"))
+REMINDER_MINUTE = int(os.environ.get("REMINDER_MINUTE", "0"))
+# A digest lists at most this many measures per section and counts the rest.
+REMINDER_MAX_ITEMS = int(os.environ.get("REMINDER_MAX_ITEMS", "50"))
+
+# --- Cache -----------------------------------------------------------------------------
+# Shared by the web process and the Celery worker: the recompute debounce key set by one
+# is cleared by the other, so a per-process (locmem) cache would not do.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "rectify",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "KEY_PREFIX": "rectify",
+        }
+    }
 
 # --- Email (reminders) -----------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
