@@ -61,7 +61,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "rectify.common.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "rectify.common.locale.ChineseFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -179,6 +179,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # A change to a measure queues one recompute this many seconds after its commit; the
 # changes of a batch (100 sign-offs) that arrive meanwhile ride on the same run.
 RECOMPUTE_DEBOUNCE_SECONDS = int(os.environ.get("RECOMPUTE_DEBOUNCE_SECONDS", "5"))
+# A change still not in the figures this long after it was saved means the queue or the
+# worker is down (Redis unreachable, say): the dashboards then say the figures may be stale.
+FIGURES_STALE_AFTER_SECONDS = int(os.environ.get("FIGURES_STALE_AFTER_SECONDS", "120"))
 # Without advisory locks (SQLite) a run claims a row; a crashed run's claim expires after this.
 RECOMPUTE_LOCK_STALE_SECONDS = int(os.environ.get("RECOMPUTE_LOCK_STALE_SECONDS", "900"))
 # PostgreSQL work_mem for the job's transaction: its GROUP BYs hash every finding.
