@@ -6,13 +6,14 @@ from django.views.generic import RedirectView
 from rectify.common.health import healthz
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="measures:ledger"), name="home"),
+    path("", RedirectView.as_view(pattern_name="dashboards:dashboard"), name="home"),
     path("healthz", healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("measures.urls")),
+    path("", include("dashboards.urls")),
     path("", include("findings.urls")),
     path("", include("measures.io_urls")),
     path("", include("dashboards.notice_urls")),
