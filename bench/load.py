@@ -14,8 +14,9 @@ loopback) and one Celery worker (so every change queues a real recompute), and p
 - the office (5): open the dashboard and the ledger, sign reviewed measures off;
 - an auditor (1): export the whole ledger as CSV.
 
-Each person waits a random 0.5–2 s between actions (--think), logs in through the login
-form first, and sends every write with the version it read (optimistic locking), so two
+Each person waits a random 1–5 s between actions (--think; a person reads a page before
+the next click, and `--think 0.5 2` makes a harsher run), logs in through the login form
+first, and sends every write with the version it read (optimistic locking), so two
 people acting on one measure get 409 for the second: counted as conflicts, not errors.
 
 Then it prints requests per second and median / p95 latency per action, and checks the
@@ -472,6 +473,34 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+SERVER_ACTIONS = [
+    ("status", re.compile(r"^POST /measures/\d+/status/$")),
+    ("progress", re.compile(r"^POST /measures/\d+/progress/$")),
+    ("review", re.compile(r"^POST /measures/\d+/review/$")),
+    ("sign off", re.compile(r"^POST /measures/\d+/sign-off/$")),
+    ("dashboard", re.compile(r"^GET /dashboard/$")),
+    ("inspection dashboard", re.compile(r"^GET /dashboard/inspections/\d+/$")),
+    ("open measure (API)", re.compile(r"^GET /api/measures/\d+/$")),
+    ("export CSV", re.compile(r"^GET /ledger/export.csv$")),
+]
+
+
+def server_times(access_log: Path) -> dict[str, list[float]]:
+    """Milliseconds each request spent inside gunicorn, by action, from its access log."""
+    times: dict[str, list[float]] = defaultdict(list)
+    with access_log.open() as log:
+        for line in log:
+            parts = line.split()
+            if len(parts) != 4:
+                continue
+            method, path, _status, micros = parts
+            for action, pattern in SERVER_ACTIONS:
+                if pattern.match(f"{method} {path}"):
+                    times[action].append(int(micros) / 1000)
+                    break
+    return times
+
+
 def report(results: Results, seconds: float) -> bool:
     total = sum(len(v) for v in results.timings.values())
     print(f"\n{total:,} requests in {seconds:.1f} s: {total / seconds:.1f} requests/s")
@@ -507,13 +536,17 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=50, help="people at once (default 50, split as in ROLES)")
     parser.add_argument("--measures", type=int, default=10_000, help="ledger size (default 10,000)")
     parser.add_argument("--pool", type=int, default=12, help="measures in play per department (default 12)")
-    parser.add_argument("--think", type=float, nargs=2, default=(0.5, 2.0), help="pause between actions, s")
+    parser.add_argument("--think", type=float, nargs=2, default=(1.0, 5.0), help="pause between actions, s")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (default 4)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker (default 4)")
+    parser.add_argument("--worker-class", default="gthread", choices=["sync", "gthread"])
     parser.add_argument("--port", type=int, default=0, help="loopback port for gunicorn (default: a free one)")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/rectify_load")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--no-worker", action="store_true", help="no Celery worker: changes queue recomputes that never run"
+    )
     args = parser.parse_args()
     args.port = args.port or free_port()
     base = f"http://127.0.0.1:{args.port}"
@@ -558,38 +591,45 @@ def main() -> int:
                 "--threads",
                 str(args.threads),
                 "--worker-class",
-                "gthread",
+                args.worker_class,
                 # Longer than the longest pause between two requests of one person: otherwise
                 # the server may close an idle kept-alive connection just as it is reused.
                 "--keep-alive",
-                "10",
+                str(int(args.think[1]) + 5),
                 "--log-level",
                 "warning",
+                # Time spent in gunicorn per request (µs), to tell server time from queueing.
+                "--access-logfile",
+                str(var_dir / "access.log"),
+                "--access-logformat",
+                "%(m)s %(U)s %(s)s %(D)s",
             ],
             cwd=BASE_DIR,
             env=env,
             stdout=server_log,
             stderr=subprocess.STDOUT,
         ),
-        subprocess.Popen(
-            [
-                str(VENV_BIN / "celery"),
-                "-A",
-                "rectify",
-                "worker",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "WARNING",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=server_log,
-            stderr=subprocess.STDOUT,
-        ),
+        *[
+            subprocess.Popen(
+                [
+                    str(VENV_BIN / "celery"),
+                    "-A",
+                    "rectify",
+                    "worker",
+                    "--concurrency",
+                    "1",
+                    "--loglevel",
+                    "WARNING",
+                    "--without-heartbeat",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+                cwd=BASE_DIR,
+                env=env,
+                stdout=server_log,
+                stderr=subprocess.STDOUT,
+            )
+        ][: 0 if args.no_worker else 1],
     ]
     ok = False
     results = Results()
@@ -623,6 +663,13 @@ def main() -> int:
         elapsed = time.monotonic() - started
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         ok = report(results, elapsed)
+        inside = server_times(var_dir / "access.log")
+        print(f"\n{'inside gunicorn':<24}{'count':>7}{'':>8}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}")
+        for action, ms in sorted(inside.items()):
+            print(
+                f"{action:<24}{len(ms):>7}{'':>8}{statistics.median(ms):>11.1f}"
+                f"{percentile(ms, 0.95):>9.1f}{max(ms):>9.1f}"
+            )
     finally:
         for server in servers:
             server.send_signal(signal.SIGTERM)
