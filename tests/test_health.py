@@ -48,17 +48,26 @@ def test_healthy_with_redis(client, settings):
     assert _health(client) == (200, {"database": "ok", "broker": "ok"})
 
 
-def test_redis_down_is_503_naming_the_broker_and_answers_quickly(client, settings):
+def test_redis_down_keeps_the_process_in_service_names_the_broker_and_answers_quickly(client, settings):
+    # Pages serve and changes save without Redis: the load balancer must keep sending traffic.
     settings.REDIS_URL = CLOSED_PORT
     started = time.monotonic()
-    assert _health(client) == (503, {"database": "ok", "broker": "fail"})
+    assert _health(client) == (200, {"database": "ok", "broker": "fail"})
     assert time.monotonic() - started < 3
+
+
+def test_monitoring_that_requires_the_broker_gets_503_when_redis_is_down(client, settings):
+    settings.REDIS_URL = CLOSED_PORT
+    response = client.get(reverse("healthz"), {"require": "broker"})
+    assert (response.status_code, response.json()) == (503, {"database": "ok", "broker": "fail"})
 
 
 def test_an_unwritable_queue_folder_is_a_broker_failure(client, file_broker, settings):
     missing = str(file_broker / "gone")
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": missing, "data_folder_out": missing}
-    assert _health(client) == (503, {"database": "ok", "broker": "fail"})
+    assert _health(client) == (200, {"database": "ok", "broker": "fail"})
+    response = client.get(reverse("healthz"), {"require": "broker"})
+    assert response.status_code == 503
 
 
 def test_a_database_failure_is_503_and_says_nothing_more(client, file_broker, monkeypatch):

@@ -1,9 +1,15 @@
 """/healthz: may this process take traffic? For load balancers and the process supervisor.
 
-It checks what every request or change needs: the database, and the broker that carries
-the recompute job (Redis when REDIS_URL is set, else the file-system queue folder). No
-login, so a probe needs no credentials; the answer says only "ok" or "fail" per part, and
-the reason goes to the log, not to whoever asked.
+It checks the database, which every request needs, and the broker that carries the
+recompute job (Redis when REDIS_URL is set, else the file-system queue folder). No login,
+so a probe needs no credentials; the answer says only "ok" or "fail" per part, and the
+reason goes to the log, not to whoever asked.
+
+Only a database failure answers 503. With the broker down, pages still serve and changes
+still save (the dashboards say their figures may be stale): taking every web process out
+of the load balancer then would turn a late recompute into an outage. The body still says
+"broker": "fail", and monitoring that should page someone for it asks
+`/healthz?require=broker`, which answers 503 for a failed broker too.
 """
 
 import logging
@@ -63,5 +69,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
             results[name] = "fail"
         else:
             results[name] = "ok"
-    healthy = all(value == "ok" for value in results.values())
+    required = {"database", *request.GET.getlist("require")}
+    healthy = all(value == "ok" for name, value in results.items() if name in required)
     return JsonResponse(results, status=200 if healthy else 503)
