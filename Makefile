@@ -38,6 +38,8 @@ lint: install
 test: install browser lint
 	$(VENV)/bin/pytest
 
+# The links that load_demo prints and the reminder emails carry point at this server.
+demo: export SITE_URL ?= http://127.0.0.1:$(PORT)
 demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
