@@ -27,6 +27,7 @@ from django.db.models import Count, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import Department, Role, User
+from accounts.services import user_sync_admin_access
 from findings.models import Finding, Inspection, InspectionOutcome
 from findings.services import category_create, finding_create, inspection_create
 from measures.models import (
@@ -177,6 +178,8 @@ def _users_ensure(
                 user.password = demo_hash
                 user.save(update_fields=["password"])
         user.groups.add(groups[role])
+        # The demo's office user can try the admin site too.
+        user_sync_admin_access(user=user)
         users[user.username] = user
     return users
 

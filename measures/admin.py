@@ -15,6 +15,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
+from findings.admin import FindingAdmin
+from findings.models import Finding
 from measures.models import Evidence, Extension, Measure, MeasureDecision, ProgressReport
 
 
@@ -62,6 +64,27 @@ class DecisionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = MeasureDecision
     extra = 0
     raw_id_fields = ["decided_by"]
+
+
+class MeasureInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Measure
+    extra = 0
+    fields = ["number", "text", "lead_department", "deadline", "status"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("lead_department")
+
+
+# The finding's page lists its measures. The inline is added here, by re-registering the
+# finding's admin, because findings sits below measures and does not import it.
+admin.site.unregister(Finding)
+
+
+@admin.register(Finding)
+class FindingWithMeasuresAdmin(FindingAdmin):
+    inlines = [*FindingAdmin.inlines, MeasureInline]
 
 
 @admin.register(Measure)

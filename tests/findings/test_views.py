@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from findings.models import Category, Finding, Inspection
 from measures.models import Measure
-from tests.factories import CategoryFactory, FindingFactory, InspectionFactory
+from tests.factories import CategoryFactory, FindingFactory, InspectionFactory, MeasureFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +96,40 @@ def test_inspection_page_query_count_is_constant(client, auditor_user, findings,
         response = client.get(reverse("findings:inspection_detail", args=[inspection.pk]))
     assert response.status_code == 200
     assert len(response.context["inspection"].categories.all()) == findings
+
+
+def test_office_cannot_move_the_feedback_date_past_measures_deadlines(client, office_user):
+    inspection = InspectionFactory(title="市委第一巡察组巡察", feedback_date=dt.date(2022, 1, 10))
+    finding = FindingFactory(category__inspection=inspection, inspection=inspection)
+    MeasureFactory(finding=finding, deadline=dt.date(2022, 3, 31))
+    client.force_login(office_user)
+
+    response = client.post(
+        reverse("findings:inspection_edit", args=[inspection.pk]),
+        {"kind": "patrol", "title": "我改过的检查名称", "feedback_date": "2022-04-01", "deadline": "2022-06-30"},
+    )
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["feedback_date"] == [
+        "已有 1 条整改措施的时限早于该反馈日期,请先调整这些措施的时限。"
+    ]
+    html = response.content.decode()
+    assert "我改过的检查名称" in html and 'value="2022-04-01"' in html
+    inspection.refresh_from_db()
+    assert (inspection.title, inspection.feedback_date) == ("市委第一巡察组巡察", dt.date(2022, 1, 10))
+
+
+def test_office_moves_a_finding_and_its_measures_follow(client, office_user):
+    finding = FindingFactory()
+    new_category = CategoryFactory(inspection=finding.inspection)
+    measure = MeasureFactory(finding=finding)
+    client.force_login(office_user)
+
+    response = client.post(
+        reverse("findings:finding_edit", args=[finding.pk]),
+        {"category": new_category.pk, "number": finding.number, "description": finding.description},
+    )
+
+    assert response.status_code == 302
+    measure.refresh_from_db()
+    assert measure.category_id == new_category.pk
