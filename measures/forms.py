@@ -13,10 +13,35 @@ from measures.models import Measure, MeasureStatus
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-class VersionedForm(forms.Form):
+VERSION_MISSING = _("页面缺少版本信息,修改未保存。请刷新页面后重新操作。")
+
+
+def version_field() -> forms.IntegerField:
+    """The version the user read, required: without it a save could not tell a stale page
+    from a fresh one, and would overwrite whatever was saved in between."""
+    return forms.IntegerField(
+        widget=forms.HiddenInput,
+        min_value=1,
+        error_messages={"required": VERSION_MISSING, "invalid": VERSION_MISSING, "min_value": VERSION_MISSING},
+    )
+
+
+class VersionErrorShown:
+    """Moves the version's error to the form's own errors: the field is a hidden input, and
+    templates show a hidden field's errors nowhere."""
+
+    def clean(self) -> dict:
+        data = super().clean()  # type: ignore[misc]
+        if "version" in self._errors:  # type: ignore[attr-defined]
+            del self._errors["version"]  # type: ignore[attr-defined]
+            self.add_error(None, VERSION_MISSING)  # type: ignore[attr-defined]
+        return data
+
+
+class VersionedForm(VersionErrorShown, forms.Form):
     """Carries the version the user read, so a stale save is refused, not applied."""
 
-    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    version = version_field()
 
 
 class StatusForm(VersionedForm):
@@ -71,12 +96,11 @@ class ExtensionRequestForm(forms.Form):
     reason = forms.CharField(label=_("延期理由"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(VersionedForm):
     """Review (审核) and sign-off (销号): pass, or return with a reason."""
 
     decision = forms.ChoiceField(choices=[("pass", _("通过")), ("return", _("退回"))], widget=forms.HiddenInput)
     comment = forms.CharField(label=_("意见"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     def clean(self) -> dict:
         data = super().clean()
@@ -85,12 +109,27 @@ class DecisionForm(forms.Form):
         return data
 
 
+class ReturnSignedOffForm(VersionedForm):
+    """退回已销号: the office sends a signed-off measure back, always with a reason."""
+
+    comment = forms.CharField(
+        label=_("退回理由"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        error_messages={"required": _("退回必须填写理由。")},
+    )
+
+
 class ExtensionDecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[("approve", _("批准")), ("refuse", _("不批准"))], widget=forms.HiddenInput)
     comment = forms.CharField(label=_("审批意见"), required=False, max_length=2000)
 
 
 class BatchForm(forms.Form):
+    """Batch pass from the ledger. Unlike the measure page's forms it carries no versions: the
+    ledger's checkboxes send ids only, and the service passes a row only if, locked, it is
+    still in the status a pass needs (see measures.services._pass_many)."""
+
     action = forms.ChoiceField(choices=[("review", _("批量审核通过")), ("sign_off", _("批量销号"))])
     measure_ids = forms.TypedMultipleChoiceField(coerce=int, choices=[])
     comment = forms.CharField(required=False, max_length=2000)
@@ -107,10 +146,10 @@ class BatchForm(forms.Form):
         return ids
 
 
-class MeasureForm(forms.ModelForm):
+class MeasureForm(VersionErrorShown, forms.ModelForm):
     """The office's editor for a measure's substance (not its workflow fields)."""
 
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    version = version_field()
 
     class Meta:
         model = Measure
@@ -136,3 +175,6 @@ class MeasureForm(forms.ModelForm):
         self.fields["lead_department"].queryset = Department.objects.all()  # type: ignore[attr-defined]
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
+        else:
+            # A new measure has no version to compare against.
+            self.fields["version"].required = False

@@ -102,7 +102,12 @@ class Measure(models.Model):
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
-    history = HistoricalRecords(excluded_fields=["is_overdue", "is_due_soon", "reported_this_period", "updated_at"])
+    # Assisting departments are part of what a measure is (who must act on it), so each history
+    # row also records the set as it stood: a change to them alone is a change on record.
+    history = HistoricalRecords(
+        excluded_fields=["is_overdue", "is_due_soon", "reported_this_period", "updated_at"],
+        m2m_fields=["assisting_departments"],
+    )
 
     class Meta:
         ordering = ["inspection_id", "finding__number", "number"]
@@ -277,6 +282,12 @@ class DecisionAction(models.TextChoices):
     REVIEW_RETURN = "review_return", _("审核退回")
     SIGN_OFF = "sign_off", _("销号")
     SIGN_OFF_RETURN = "sign_off_return", _("销号退回")
+    # A signed-off measure sent back by the office: the one way a sign-off is undone.
+    SIGN_OFF_REVOKE = "sign_off_revoke", _("退回已销号")
+
+
+# Every decision that sends a measure back needs its reason on record.
+RETURN_ACTIONS = (DecisionAction.REVIEW_RETURN, DecisionAction.SIGN_OFF_RETURN, DecisionAction.SIGN_OFF_REVOKE)
 
 
 class MeasureDecision(models.Model):
@@ -296,7 +307,7 @@ class MeasureDecision(models.Model):
         verbose_name_plural = _("审核与销号记录")
         constraints = [
             models.CheckConstraint(
-                condition=~Q(action__in=["review_return", "sign_off_return"]) | ~Q(comment=""),
+                condition=~Q(action__in=[a.value for a in RETURN_ACTIONS]) | ~Q(comment=""),
                 name="decision_return_has_reason",
                 violation_error_message=_("退回必须填写理由。"),
             ),

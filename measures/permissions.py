@@ -23,6 +23,7 @@ class Action(StrEnum):
     DECIDE_EXTENSION = "decide_extension"
     REVIEW = "review"
     SIGN_OFF = "sign_off"
+    RETURN_SIGNED_OFF = "return_signed_off"  # 退回已销号: the office undoes a sign-off, with a reason
     EDIT_LEDGER = "edit_ledger"  # create and edit inspections, categories, findings, measures
     RECOMPUTE_FIGURES = "recompute_figures"  # run the dashboards' recompute job now
 
@@ -63,6 +64,19 @@ def _is_responsible_leader(user: User, measure: Measure) -> bool:
 
 
 def can(user: User | AnonymousUser, action: Action, measure: Measure | None = None) -> bool:
+    """Whether `user` may do `action` to `measure` (or, without a measure, at all).
+
+    - view: everyone with a role; staff only their department's measures (lead or assisting).
+    - update_status, add_progress, add_evidence: the office, and own-department staff, while
+      the measure is open or completed (not yet reviewed).
+    - request_extension: the office and own-department staff, while the measure is open.
+    - decide_extension: the responsible leader (any leader if none is named).
+    - review: the responsible leader (any leader if none is named), of a completed measure.
+    - sign_off: the office, of a reviewed measure.
+    - return_signed_off: the office, of a signed-off measure.
+    - edit_ledger: the office.
+    - Nothing else is allowed on a signed-off measure; auditors only read.
+    """
     role = role_of(user)
     if role is None:
         return False
@@ -76,7 +90,11 @@ def can(user: User | AnonymousUser, action: Action, measure: Measure | None = No
         return role != Role.STAFF or is_own_department(user, measure)  # type: ignore[arg-type]
 
     status = measure.status
-    # 销号 is final: no edit, status change, deadline move or decision after it.
+    if action == Action.RETURN_SIGNED_OFF:
+        # "A sign-off is undone only by an explicit, recorded return": the office signed it
+        # off, so the office alone sends it back.
+        return role == Role.OFFICE and status == MeasureStatus.SIGNED_OFF
+    # 销号 is final otherwise: no edit, status change, deadline move or decision after it.
     if status == MeasureStatus.SIGNED_OFF:
         return False
     if action == Action.EDIT_LEDGER:

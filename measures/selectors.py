@@ -4,7 +4,9 @@ touch a relation that was not fetched."""
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
+from accounts.models import Department
 from measures.models import Evidence, Extension, Measure, MeasureDecision, ProgressReport
 
 
@@ -67,9 +69,18 @@ def measure_change_log(measure: Measure) -> list[dict[str, object]]:
 
     Each entry: when, who, reason, changes as (field label, old, new). Bounded by one
     measure's history; the people and departments named in it are read in one query each,
-    so the page's query count does not grow with the length of the history.
+    and the assisting departments of every history row in one more, so the page's query
+    count does not grow with the length of the history.
     """
     records = list(measure.history.select_related("history_user").order_by("history_date", "history_id"))
+    # diff_against would read each row's assisting departments with two queries per pair of
+    # rows; one query for them all, compared here as sets.
+    snapshot = Measure.history.model.assisting_departments.model  # type: ignore[attr-defined]
+    assisting: dict[int, set[int]] = {record.history_id: set() for record in records}  # type: ignore[attr-defined]
+    for history_id, department_id in snapshot.objects.filter(measure_id=measure.pk).values_list(
+        "history_id", "department_id"
+    ):
+        assisting.setdefault(history_id, set()).add(department_id)
     raw: list[tuple[object, list[tuple[str, object, object]]]] = []
     related_ids: dict[type, set[object]] = {}
     previous = None
@@ -77,10 +88,16 @@ def measure_change_log(measure: Measure) -> list[dict[str, object]]:
         if previous is None:
             raw.append((record, []))
         else:
-            changes = [(c.field, c.old, c.new) for c in record.diff_against(previous).changes if c.field != "version"]
+            delta = record.diff_against(previous, excluded_fields=["assisting_departments"])  # type: ignore[attr-defined]
+            changes = [(c.field, c.old, c.new) for c in delta.changes if c.field != "version"]
+            old_set, new_set = assisting[previous.history_id], assisting[record.history_id]  # type: ignore[attr-defined]
+            if old_set != new_set:
+                changes.append(("assisting_departments", old_set, new_set))
             for name, old, new in changes:
                 field = Measure._meta.get_field(name)
-                if field.is_relation and field.related_model is not None:
+                if field.many_to_many:
+                    related_ids.setdefault(Department, set()).update(old | new)  # type: ignore[operator]
+                elif field.is_relation and field.related_model is not None:
                     related_ids.setdefault(field.related_model, set()).update(v for v in (old, new) if v)
             if changes:
                 raw.append((record, changes))
@@ -94,6 +111,10 @@ def measure_change_log(measure: Measure) -> list[dict[str, object]]:
         if value is None or value == "":
             return ""
         field = Measure._meta.get_field(name)
+        if field.many_to_many:
+            departments = names.get(Department, {})
+            shown_names = sorted(departments.get(pk, str(pk)) for pk in value)  # type: ignore[attr-defined]
+            return pgettext("list separator", "、").join(shown_names)
         if getattr(field, "choices", None):
             return str(dict(field.choices).get(value, value))  # type: ignore[arg-type]
         if field.is_relation and field.related_model is not None:

@@ -3,15 +3,18 @@
 Every change to a Measure row goes through two helpers, so the rules hold everywhere:
 `_locked_measure` locks the row, refuses a stale `expected_version` with the fields that
 changed, and asks `measures.permissions.can`; `_save_measure` writes the changed columns with
-a version bump and records the history row (who, when, why). Batch review and sign-off do the
-same set-based: one UPDATE, one INSERT of decisions, one INSERT … SELECT of history rows.
+a version bump and records the history row (who, when, why, and the assisting departments as
+they then stood). Batch review and sign-off do the same set-based: one UPDATE, one INSERT of
+decisions, one INSERT … SELECT of history rows and one of their assisting departments.
 
-Signed-off is final: the permissions module refuses every action on a signed-off measure.
+Signed-off is final but for one explicit, recorded step: the office's return of a signed-off
+measure (`measure_return_signed_off`); the permissions module refuses everything else.
 """
 
 import os
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -19,7 +22,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, models, transaction
-from django.db.models import BigIntegerField, CharField, DateTimeField, F, Value
+from django.db.models import BigIntegerField, CharField, DateTimeField, F, OuterRef, Subquery, Value
 from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
@@ -74,10 +77,18 @@ def measure_create(
         **fields,
     )
     measure.full_clean()
+    now = timezone.now()
+    measure._history_date = now  # type: ignore[attr-defined]  # simple_history's "+" row gets this date
     measure.save()
     assisting = [d for d in assisting_departments if d.pk != lead_department.pk]
     if assisting:
-        measure.assisting_departments.set(assisting)
+        with _no_automatic_history(measure):
+            measure.assisting_departments.set(assisting)
+        # The "+" row was written before the departments existed: it gets them, so the
+        # history's first row is the measure as created, not a bare one and then an edit.
+        _record_assisting_departments([measure.pk], when=now)
+    # A new measure changes every figure it is counted in (all measures, not started, …).
+    _announce([measure.pk])
     return measure
 
 
@@ -150,7 +161,8 @@ def _changes_since(
     """What differs between what the user saw (version `expected_version`) and the row now.
 
     The history row of that version holds what the user saw; `seen` adds or overrides values
-    history cannot give (assisting departments are a many-to-many and are not in history).
+    it does not give. Assisting departments come from `seen` only: history rows written before
+    they were recorded, or by imports (bulk history without its many-to-many), have none.
     """
     before: dict[str, object] = {}
     record = (
@@ -178,7 +190,12 @@ def _changes_since(
 def _require(user: Actor, action: Action, measure: Measure | None = None) -> None:
     if can(user, action, measure):
         return
-    if measure is not None and measure.status == MeasureStatus.SIGNED_OFF and can(user, Action.VIEW, measure):
+    if (
+        measure is not None
+        and measure.status == MeasureStatus.SIGNED_OFF
+        and action != Action.RETURN_SIGNED_OFF
+        and can(user, Action.VIEW, measure)
+    ):
         raise PermissionDenied(_("该措施已销号,不能再修改。"))
     raise PermissionDenied(_("您没有权限执行此操作。"))
 
@@ -213,10 +230,53 @@ def _change_reason(text: str) -> str | None:
     return Truncator(text).chars(100) if text else None
 
 
-def _record_history(measure_ids: Sequence[int], *, user: Actor, when: datetime, reason: str = "") -> None:
-    """History rows ("~") for measures just updated, copied from the rows in one INSERT … SELECT.
+@contextmanager
+def _no_automatic_history(measure: Measure) -> Iterator[None]:
+    """Changes to assisting departments without simple_history's own row (its m2m_changed
+    handler writes one with the old version and no reason); the service records its own."""
+    measure.skip_history_when_saving = True  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        del measure.skip_history_when_saving  # type: ignore[attr-defined]
 
-    One statement whatever the number of measures (bulk_create would need a batch per ~30 rows
+
+def _insert_select(model: type[models.Model], names: Sequence[str], source: models.QuerySet) -> None:
+    """INSERT INTO `model` (`names`' columns) SELECT …: `source` yields values in that order."""
+    select_sql, params = source.query.sql_with_params()
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(model._meta.get_field(name).column) for name in names)
+    # Identifiers come from model metadata, values travel as parameters.
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) {select_sql}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _record_assisting_departments(measure_ids: Sequence[int], *, when: datetime) -> None:
+    """Copy the measures' assisting departments, as they are now, onto their history rows dated
+    `when`: one INSERT … SELECT however many measures (simple_history would save row by row)."""
+    historical = Measure.history.model
+    snapshot = historical.assisting_departments.model  # type: ignore[attr-defined]
+    through = Measure.assisting_departments.through
+    record = (
+        historical.objects.filter(id=OuterRef("measure_id"), history_date=when)
+        .order_by("-history_id")
+        .values("history_id")[:1]
+    )
+    source = (
+        through.objects.filter(measure_id__in=list(measure_ids))
+        .order_by()
+        .annotate(_h_record=Subquery(record))
+        .values_list("id", "measure_id", "department_id", "_h_record")
+    )
+    _insert_select(snapshot, ("id", "measure", "department", "history"), source)
+
+
+def _record_history(measure_ids: Sequence[int], *, user: Actor, when: datetime, reason: str = "") -> None:
+    """History rows ("~") for measures just updated, copied from the rows in one INSERT … SELECT,
+    and their assisting departments in another.
+
+    Two statements whatever the number of measures (bulk_create would need a batch per ~30 rows
     on SQLite), and the history holds exactly what the database holds after the UPDATE.
     """
     historical = Measure.history.model
@@ -233,16 +293,9 @@ def _record_history(measure_ids: Sequence[int], *, user: Actor, when: datetime, 
         .annotate(**stamps)
         .values_list(*(f.attname for f in tracked), *stamps)
     )
-    select_sql, params = source.query.sql_with_params()
-    columns = [historical._meta.get_field(f.name).column for f in tracked] + [
-        historical._meta.get_field(name).column
-        for name in ("history_date", "history_change_reason", "history_type", "history_user")
-    ]
-    quote = connection.ops.quote_name
-    # Identifiers come from model metadata, values travel as parameters.
-    sql = f"INSERT INTO {quote(historical._meta.db_table)} ({', '.join(map(quote, columns))}) {select_sql}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    names = [f.name for f in tracked] + ["history_date", "history_change_reason", "history_type", "history_user"]
+    _insert_select(historical, names, source)
+    _record_assisting_departments(measure_ids, when=when)
 
 
 def _save_measure(measure: Measure, *, user: Actor, fields: Sequence[str], when: datetime, reason: str = "") -> None:
@@ -400,9 +453,10 @@ def measure_update(
         return measure
     now = timezone.now()
     if wanted_assisting != current_assisting:
-        measure.assisting_departments.set(wanted_assisting)
-    # Assisting departments are not in history; the version still moves so that a concurrent
-    # editor of the same measure learns something changed.
+        with _no_automatic_history(measure):
+            measure.assisting_departments.set(wanted_assisting)
+    # Even when only assisting departments changed: the version moves, so a concurrent editor
+    # learns something changed, and the history row records the new set.
     _save_measure(measure, user=user, fields=changed, when=now)
     # Department, leader and deadline feed the dashboards' breakdowns, so any edit counts.
     _announce([measure.pk])
@@ -433,6 +487,8 @@ def progress_report_add(*, measure: Measure, user: Actor, text: str, reported_on
     # editor's pending save valid and overwrites nothing they wrote.
     Measure.objects.filter(pk=locked.pk).update(last_progress_at=report.created_at)
     measure.last_progress_at = report.created_at
+    # 本期未汇报 counts measures without a report this period: this one just left it.
+    _announce([locked.pk])
     return report
 
 
@@ -644,6 +700,41 @@ def measure_sign_off(
     )
 
 
+@transaction.atomic
+def measure_return_signed_off(
+    *,
+    measure_id: int,
+    user: Actor,
+    comment: str,
+    expected_version: int,
+    seen: dict[str, object] | None = None,
+) -> Measure:
+    """The office sends a signed-off measure back to its owner (退回已销号), with a reason.
+
+    The one way a sign-off is undone, and always on record: a decision row with the full
+    reason, a history row with the status change. The measure is then returned like any
+    other, so it is completed, reviewed and signed off again before it counts as rectified.
+    """
+    measure = _locked_measure(
+        measure_id, user=user, action=Action.RETURN_SIGNED_OFF, expected_version=expected_version, seen=seen
+    )
+    comment = comment.strip()
+    if not comment:
+        raise ValidationError({"comment": _("退回必须填写理由。")})
+    fields = _return_fields(measure)
+    # measure_signed_off_has_signer only binds signed-off rows; a returned one names no signer.
+    measure.signed_off_by = None
+    measure.signed_off_at = None
+    fields += ["signed_off_by", "signed_off_at"]
+    reason = _("退回已销号:%(reason)s") % {"reason": comment}
+    _save_measure(measure, user=user, fields=fields, when=timezone.now(), reason=reason)
+    MeasureDecision.objects.create(
+        measure=measure, action=DecisionAction.SIGN_OFF_REVOKE, comment=comment, decided_by=user
+    )
+    _announce([measure.pk])
+    return measure
+
+
 @dataclass
 class BatchOutcome:
     done: list[int] = field(default_factory=list)
@@ -693,6 +784,10 @@ def _pass_many(*, measure_ids: list[int], user: Actor, action: Action, comment: 
         values = {"status": MeasureStatus.SIGNED_OFF, "signed_off_by": user, "signed_off_at": now}
         decision, reason = DecisionAction.SIGN_OFF, _("批量销号")
     # The rows are locked above, so each still has the status that made it permitted.
+    # No version is compared: the ledger's checkboxes carry ids only, and a batch only passes
+    # (a return needs a reason each, so it is not offered). A row edited since the ledger was
+    # shown is still passed if it is still in the status a pass needs; the page's single
+    # review and sign-off forms are the version-checked path.
     Measure.objects.filter(pk__in=outcome.done).update(**values, version=F("version") + 1, updated_at=now)
     MeasureDecision.objects.bulk_create(
         MeasureDecision(measure_id=measure_id, action=decision, comment=comment, decided_by=user)

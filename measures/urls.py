@@ -14,6 +14,7 @@ urlpatterns = [
     path("measures/<int:measure_id>/extensions/", views.extension_request, name="extension_request"),
     path("measures/<int:measure_id>/review/", views.measure_review, name="review"),
     path("measures/<int:measure_id>/sign-off/", views.measure_sign_off, name="sign_off"),
+    path("measures/<int:measure_id>/return-signed-off/", views.measure_return_signed_off, name="return_signed_off"),
     path("measures/<int:measure_id>/edit/", views.measure_edit, name="edit"),
     path("extensions/<int:extension_id>/decide/", views.extension_decide, name="extension_decide"),
     path("evidence/<int:evidence_id>/download/", views.evidence_download, name="evidence_download"),

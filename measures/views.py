@@ -27,6 +27,7 @@ from measures.forms import (
     ExtensionRequestForm,
     MeasureForm,
     ProgressForm,
+    ReturnSignedOffForm,
     StatusForm,
 )
 from measures.models import Evidence, Extension, Measure
@@ -133,6 +134,7 @@ def _detail(
         "extension_form": ExtensionRequestForm(),
         "review_form": DecisionForm(initial={"version": measure.version}),
         "sign_off_form": DecisionForm(initial={"version": measure.version}),
+        "return_signed_off_form": ReturnSignedOffForm(initial={"version": measure.version}),
     }
     if conflict is not None and forms:
         # Keep what the user typed but let the next save go against the current version.
@@ -301,6 +303,21 @@ def measure_sign_off(request: HttpRequest, measure_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def measure_return_signed_off(request: HttpRequest, measure_id: int) -> HttpResponse:
+    return _perform(
+        request,
+        measure_id,
+        form=ReturnSignedOffForm(request.POST),
+        form_key="return_signed_off_form",
+        call=lambda m, d: services.measure_return_signed_off(
+            measure_id=m.pk, user=request.user, comment=d["comment"], expected_version=d["version"]
+        ),
+        success=_("已退回该销号措施,责任单位需重新整改。"),
+    )
+
+
+@login_required
+@require_POST
 def extension_decide(request: HttpRequest, extension_id: int) -> HttpResponse:
     extension = get_object_or_404(Extension.objects.only("id", "measure_id"), pk=extension_id)
     return _perform(
@@ -366,7 +383,7 @@ def measure_edit(request: HttpRequest, measure_id: int) -> HttpResponse:
             services.measure_update(
                 measure_id=measure.pk,
                 user=request.user,
-                expected_version=form.cleaned_data["version"] or measure.version,
+                expected_version=form.cleaned_data["version"],
                 **data,
             )
         except services.StaleMeasureError as exc:

@@ -393,7 +393,11 @@ def test_the_api_has_no_way_to_write_history_or_decisions(client, office_user, s
 
 
 def test_no_page_changes_a_signed_off_measure(client, signed_off, staff_user, leader_user, office_user, superuser):
+    # The one way back is the office's return with a reason (退回已销号), on record as a
+    # decision and a history row (tests/measures/test_workflow_views.py): here it is tried
+    # without a reason by everyone, and with one by those who may not return.
     before = _audit_rows(signed_off)
+    with_reason = {"comment": "撤销销号", "version": signed_off.version}
     posts = {
         "set_status": {"new_status": "in_progress", "result": "撤销", "version": signed_off.version},
         "progress_add": {"reported_on": "2022-03-01", "text": "销号后补充"},
@@ -402,12 +406,16 @@ def test_no_page_changes_a_signed_off_measure(client, signed_off, staff_user, le
         "review": {"decision": "return", "comment": "重新审核", "version": signed_off.version},
         "sign_off": {"decision": "return", "comment": "撤销销号", "version": signed_off.version},
         "edit": {"text": "改写", "version": signed_off.version},
+        "return_signed_off": {"comment": "", "version": signed_off.version},
     }
     for user in (staff_user, leader_user, office_user, superuser):
         client.force_login(user)
         for name, data in posts.items():
             response = client.post(reverse(f"measures:{name}", args=[signed_off.pk]), data)
             assert response.status_code in (400, 403, 409), (user.username, name, response.status_code)
+        if user in (staff_user, leader_user):
+            response = client.post(reverse("measures:return_signed_off", args=[signed_off.pk]), with_reason)
+            assert response.status_code == 403, user.username
         batch = client.post(
             reverse("measures:ledger_batch"), {"action": "sign_off", "measure_ids": [signed_off.pk], "comment": "x"}
         )

@@ -67,6 +67,8 @@ EXPECTED: dict[str, dict[str, frozenset[str] | set[str]]] = {
         "add_evidence": WORKING,
         "request_extension": OPEN,
         "sign_off": {S.REVIEWED},
+        # The one thing anyone may do to a signed-off measure: the office's recorded return.
+        "return_signed_off": {S.SIGNED_OFF},
         "recompute_figures": ALL,  # not about one measure: the dashboards' recompute job
     },
     "auditor": {"view": ALL},
@@ -85,6 +87,7 @@ SPECIFIED_ACTIONS = {
     "decide_extension",
     "review",
     "sign_off",
+    "return_signed_off",
     "edit_ledger",
     "recompute_figures",
 }
@@ -233,6 +236,9 @@ def _service_call(
         A.SIGN_OFF: lambda: services.measure_sign_off(
             measure_id=measure.pk, user=user, passed=True, expected_version=measure.version
         ),
+        A.RETURN_SIGNED_OFF: lambda: services.measure_return_signed_off(
+            measure_id=measure.pk, user=user, comment="佐证材料存疑", expected_version=measure.version
+        ),
         A.EDIT_LEDGER: lambda: services.measure_update(
             measure_id=measure.pk, user=user, expected_version=measure.version, owner="张三"
         ),
@@ -275,6 +281,7 @@ def test_services_refuse_exactly_what_can_refuses(ledger):
         A.DECIDE_EXTENSION,
         A.REVIEW,
         A.SIGN_OFF,
+        A.RETURN_SIGNED_OFF,
         A.EDIT_LEDGER,
     }
 

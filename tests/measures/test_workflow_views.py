@@ -1,11 +1,14 @@
 """The measure page's actions over HTTP: what a clerk, a leader and the office do."""
 
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
-from measures.models import Evidence, Measure, MeasureDecision, MeasureStatus
-from tests.factories import MeasureFactory
+from measures.models import DecisionAction, Evidence, Measure, MeasureDecision, MeasureStatus
+from tests.factories import DepartmentFactory, MeasureFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -189,3 +192,135 @@ def test_batch_action_by_staff_changes_nothing(client, staff_user, leader_user, 
     client.force_login(staff_user)
     client.post(reverse("measures:ledger_batch"), {"action": "sign_off", "measure_ids": [m.pk]})
     assert Measure.objects.get(pk=m.pk).status == "reviewed"
+
+
+# --- Assisting departments in the page's history --------------------------------------------
+
+
+def test_page_history_shows_a_change_of_assisting_departments_by_name(client, measure, office_user, other_department):
+    client.force_login(office_user)
+    edit = reverse("measures:edit", args=[measure.pk])
+    form = {
+        "text": measure.text,
+        "kind": measure.kind,
+        "lead_department": measure.lead_department_id,
+        "deadline": measure.deadline.isoformat(),
+    }
+    assert client.post(edit, {**form, "assisting_departments": [other_department.pk], "version": 1}).status_code == 302
+    third = DepartmentFactory(name="社会事务科")
+    assert client.post(edit, {**form, "assisting_departments": [third.pk], "version": 2}).status_code == 302
+    response = client.get(reverse("measures:detail", args=[measure.pk]))
+    rows = [
+        [cell.strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", _history_table(response.content.decode()), re.S)
+    ]
+    assisting = [(row[3], row[4]) for row in rows if row and row[2] == "配合单位"]
+    assert assisting == [("<del>养老服务科</del>", "<ins>社会事务科</ins>"), ("<del></del>", "<ins>养老服务科</ins>")]
+
+
+def _history_table(html: str) -> str:
+    return html.split('data-testid="history"', 1)[1].split("</table>", 1)[0]
+
+
+# --- The version is required for every write that names one -----------------------------------
+
+
+def _signed_off(department, leader_user, office_user):
+    now = timezone.now()
+    return MeasureFactory(
+        lead_department=department,
+        responsible_leader=leader_user,
+        status=MeasureStatus.SIGNED_OFF,
+        completed_at=now,
+        result="已建立制度",
+        reviewed_at=now,
+        reviewed_by=leader_user,
+        signed_off_at=now,
+        signed_off_by=office_user,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "who", "data"),
+    [
+        ("set_status", "in_progress", "staff_user", {"new_status": "not_started"}),
+        ("review", "completed", "leader_user", {"decision": "pass"}),
+        ("sign_off", "reviewed", "office_user", {"decision": "pass"}),
+        ("return_signed_off", "signed_off", "office_user", {"comment": "问题反弹"}),
+        (
+            "edit",
+            "in_progress",
+            "office_user",
+            {"text": "改写后的措施", "kind": "by_deadline", "deadline": "2022-09-30"},
+        ),
+    ],
+)
+def test_a_write_without_the_version_is_refused_and_saves_nothing(
+    client, request, department, leader_user, office_user, name, status, who, data
+):
+    now = timezone.now()
+    if status == "signed_off":
+        measure = _signed_off(department, leader_user, office_user)
+    else:
+        fields = {"completed_at": now, "result": "已整改"} if status in ("completed", "reviewed") else {}
+        if status == "reviewed":
+            fields.update(reviewed_at=now, reviewed_by=leader_user)
+        measure = MeasureFactory(lead_department=department, responsible_leader=leader_user, status=status, **fields)
+    if name == "edit":
+        data = {**data, "lead_department": department.pk}
+    before = Measure.objects.filter(pk=measure.pk).values().get()
+    client.force_login(request.getfixturevalue(who))
+    for version in ({}, {"version": ""}):
+        response = post(client, name, measure.pk, {**data, **version})
+        assert response.status_code == 400
+        assert "页面缺少版本信息,修改未保存" in response.content.decode()
+    assert Measure.objects.filter(pk=measure.pk).values().get() == before
+    assert not MeasureDecision.objects.exists()
+
+
+# --- 退回已销号 ------------------------------------------------------------------------------------
+
+
+def test_office_returns_a_signed_off_measure_from_its_page(client, department, leader_user, office_user):
+    measure = _signed_off(department, leader_user, office_user)
+    client.force_login(office_user)
+    page = client.get(reverse("measures:detail", args=[measure.pk])).content.decode()
+    assert reverse("measures:return_signed_off", args=[measure.pk]) in page
+
+    refused = post(client, "return_signed_off", measure.pk, {"comment": " ", "version": measure.version})
+    assert refused.status_code == 400
+    assert "退回必须填写理由" in refused.content.decode()
+    assert Measure.objects.get(pk=measure.pk).status == MeasureStatus.SIGNED_OFF
+
+    response = post(
+        client, "return_signed_off", measure.pk, {"comment": "回头看发现问题反弹", "version": measure.version}
+    )
+    assert response.status_code == 302
+    stored = Measure.objects.get(pk=measure.pk)
+    assert (stored.status, stored.signed_off_by, stored.signed_off_at) == (MeasureStatus.RETURNED, None, None)
+    decision = MeasureDecision.objects.get(measure=measure)
+    assert (decision.action, decision.decided_by, decision.comment) == (
+        DecisionAction.SIGN_OFF_REVOKE,
+        office_user,
+        "回头看发现问题反弹",
+    )
+    latest = stored.history.first()
+    assert (latest.history_user, latest.history_change_reason) == (office_user, "退回已销号:回头看发现问题反弹")
+    page = client.get(reverse("measures:detail", args=[measure.pk])).content.decode()
+    assert "退回已销号</strong>:回头看发现问题反弹" in page  # 审核与销号记录
+    assert "退回已销号:回头看发现问题反弹" in _history_table(page)
+    # Returned, it is no longer signed off: the form has gone.
+    assert reverse("measures:return_signed_off", args=[measure.pk]) not in page
+
+
+@pytest.mark.parametrize("who", ["staff_user", "leader_user", "auditor_user"])
+def test_only_the_office_may_return_a_signed_off_measure(client, request, department, leader_user, office_user, who):
+    measure = _signed_off(department, leader_user, office_user)
+    client.force_login(request.getfixturevalue(who))
+    page = client.get(reverse("measures:detail", args=[measure.pk])).content.decode()
+    assert reverse("measures:return_signed_off", args=[measure.pk]) not in page
+    response = post(client, "return_signed_off", measure.pk, {"comment": "问题反弹", "version": measure.version})
+    assert response.status_code == 403
+    stored = Measure.objects.get(pk=measure.pk)
+    assert (stored.status, stored.version) == (MeasureStatus.SIGNED_OFF, measure.version)
+    assert not MeasureDecision.objects.exists()
