@@ -81,16 +81,30 @@ NUMBER_COLUMNS = frozenset({0, 3, 5, 16})
 SIGN_OFF_SEPARATOR = " / "
 
 
+GUARD = "'"
+
+
+def _reads_as_formula(value: str) -> bool:
+    """A formula trigger, first or after a run of guard quotes: "=x", "'=x", "''=x"."""
+    first = value[:1]
+    if first == GUARD:
+        first = value.lstrip(GUARD)[:1]
+    return first != "" and first in FORMULA_TRIGGERS
+
+
 def guard_formula(value: str) -> str:
-    """The cell as text a spreadsheet will not evaluate."""
-    if value and value[0] in FORMULA_TRIGGERS:
-        return "'" + value
-    return value
+    """The cell as text a spreadsheet will not evaluate.
+
+    Text that already looks guarded (a user typed "'=x") gets one more quote, so
+    `unguard_formula` tells it from a cell we guarded and a round trip keeps it.
+    """
+    return GUARD + value if _reads_as_formula(value) else value
 
 
 def unguard_formula(value: str) -> str:
-    """The inverse, for imports: an exported "'=x" reads back as "=x"."""
-    if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_TRIGGERS:
+    """The exact inverse of `guard_formula`, for imports: "'=x" reads back as "=x" and
+    "''=x" as "'=x"."""
+    if value[:1] == GUARD and _reads_as_formula(value):
         return value[1:]
     return value
 
@@ -286,6 +300,19 @@ _PG_COLUMNS = [
 ]
 
 
+_PG_TRIGGERS = ", ".join(["'='", "'+'", "'-'", "'@'", "chr(9)", "chr(13)"])
+
+
+def _pg_guard(column: str) -> str:
+    """`guard_formula` in SQL. CASE tries its branches in order, so the quote-run test
+    (ltrim copies the text) runs only for the rare cell that starts with a quote."""
+    return (
+        f"CASE WHEN left({column}, 1) IN ({_PG_TRIGGERS}) THEN '''' || {column} "
+        f"WHEN left({column}, 1) = '''' THEN CASE WHEN left(ltrim({column}, ''''), 1) IN ({_PG_TRIGGERS}) "
+        f"THEN '''' || {column} ELSE {column} END ELSE {column} END"
+    )
+
+
 def ledger_copy_sql(measures: QuerySet[Measure]) -> str:
     """`COPY (SELECT …) TO STDOUT WITH CSV` giving exactly `ledger_csv_python`'s rows.
 
@@ -359,12 +386,8 @@ def ledger_copy_sql(measures: QuerySet[Measure]) -> str:
     )
     sql, params = inner.query.sql_with_params()
     inner_sql = connection.ops.compose_sql(sql, params)
-    triggers = ", ".join(["'='", "'+'", "'-'", "'@'", "chr(9)", "chr(13)"])
     outer = ", ".join(
-        f"NULLIF(CASE WHEN left(t.{alias}, 1) IN ({triggers}) THEN '''' || t.{alias} ELSE t.{alias} END, '')"
-        if guarded
-        else f"t.{alias}"
-        for alias, guarded in _PG_COLUMNS
+        f"NULLIF({_pg_guard(f't.{alias}')}, '')" if guarded else f"t.{alias}" for alias, guarded in _PG_COLUMNS
     )
     # PostgreSQL emits a subquery's rows in its ORDER BY order when the outer query only
     # projects them (no join, no aggregate), which is all this one does.

@@ -9,6 +9,7 @@ app_name = "measures_io"
 urlpatterns = [
     path("ledger/export.csv", io_views.ledger_export_csv, name="ledger_export_csv"),
     path("ledger/export.xlsx", io_views.ledger_export_xlsx, name="ledger_export_xlsx"),
+    path("history/export/", io_views.history_export, name="history_export"),
     path("history/export.csv", io_views.history_export_csv, name="history_export_csv"),
     path("imports/", io_views.import_start, name="import_start"),
     path("imports/<str:token>/", io_views.import_preview, name="import_preview"),

@@ -21,11 +21,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from findings.models import Inspection
 from measures import exports, imports
-from measures.filters import MeasureFilter
+from measures.filters import MeasureFilter, RecentChoicesSelect
 from measures.models import Measure, PendingImport
 from measures.permissions import can_export, can_import, visible_measures
 from measures.selectors import ledger_default_order
@@ -35,11 +35,15 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class HistoryFilterForm(forms.Form):
+    # Newest first and the first 200 listed, as on the ledger's own inspection filter.
     inspection = forms.ModelChoiceField(
-        label=_l("检查"), queryset=Inspection.objects.only("id", "title"), required=False
+        label=_l("检查"),
+        queryset=Inspection.objects.only("id", "title").order_by("-feedback_date", "-id"),
+        required=False,
+        widget=RecentChoicesSelect,
     )
-    date_from = forms.DateField(label=_l("起始日期"), required=False)
-    date_to = forms.DateField(label=_l("截止日期"), required=False)
+    date_from = forms.DateField(label=_l("起始日期"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_l("截止日期"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
 
 class ImportUploadForm(forms.Form):
@@ -101,12 +105,17 @@ def ledger_for_export(request: HttpRequest) -> QuerySet[Measure]:
     return rows
 
 
+def ledger_csv_response(measures: QuerySet[Measure]) -> StreamingHttpResponse:
+    """The ledger CSV download, the same for the page and the API (measures.apis)."""
+    response = StreamingHttpResponse(exports.ledger_csv(measures), content_type=CSV_TYPE)
+    response["Content-Disposition"] = _attachment(f"整改台账-{exports.today_stamp()}.csv")
+    return response
+
+
 @login_required
 def ledger_export_csv(request: HttpRequest) -> StreamingHttpResponse:
     _require_export(request)
-    response = StreamingHttpResponse(exports.ledger_csv(ledger_for_export(request)), content_type=CSV_TYPE)
-    response["Content-Disposition"] = _attachment(f"整改台账-{exports.today_stamp()}.csv")
-    return response
+    return ledger_csv_response(ledger_for_export(request))
 
 
 @login_required
@@ -119,6 +128,15 @@ def ledger_export_xlsx(request: HttpRequest) -> FileResponse:
     response = FileResponse(handle, content_type=XLSX_TYPE)
     response["Content-Disposition"] = _attachment(f"{name}-{exports.today_stamp()}.xlsx")
     return response
+
+
+@login_required
+@require_GET
+def history_export(request: HttpRequest) -> HttpResponse:
+    """The form auditors fill in to download the change history (GET to the CSV below)."""
+    _require_export(request)
+    form = HistoryFilterForm(request.GET or None)
+    return render(request, "measures/history_export.html", {"nav": "ledger", "form": form})
 
 
 @login_required

@@ -12,7 +12,7 @@ from rest_framework.routers import DefaultRouter
 
 from dashboards.apis import FigureViewSet
 from findings.apis import CategoryViewSet, FindingViewSet, InspectionViewSet
-from measures.apis import EvidenceViewSet, MeasureViewSet, ProgressReportViewSet
+from measures.apis import EvidenceViewSet, MeasureCsvExportView, MeasureViewSet, ProgressReportViewSet
 
 app_name = "api"
 
@@ -26,6 +26,8 @@ router.register("evidence", EvidenceViewSet, basename="evidence")
 router.register("figures", FigureViewSet, basename="figure")
 
 urlpatterns = [
+    # Before the router: its "measures/<pk>.<format>" pattern would read this as pk "export".
+    path("measures/export.csv", MeasureCsvExportView.as_view(), name="measure-export-csv"),
     path("", include(router.urls)),
     # The schema describes the API, not the data, but a bureau's intranet API is not public.
     path("schema/", SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]), name="schema"),

@@ -95,6 +95,7 @@ ROUTES: dict[str, Route] = {
     "measures:extension_request": Route(RECORD),
     "measures:review": Route(RECORD),
     "measures:sign_off": Route(RECORD),
+    "measures:return_signed_off": Route(RECORD),
     "measures:edit": Route(RECORD),
     "measures:extension_decide": Route(RECORD),
     "measures:evidence_download": Route(RECORD, owner_sees=("evidence_file",)),
@@ -102,6 +103,7 @@ ROUTES: dict[str, Route] = {
     # exports and imports
     "measures_io:ledger_export_csv": Route(LIST, owner_sees=("measure_text",)),
     "measures_io:ledger_export_xlsx": Route(LIST, owner_sees=("measure_text",)),
+    "measures_io:history_export": Route(SHARED),  # the history export's form: inspections only
     "measures_io:history_export_csv": Route(LIST, owner_sees=("measure_text",)),
     "measures_io:import_start": Route(OFFICE),
     "measures_io:import_preview": Route(OFFICE),
@@ -142,6 +144,7 @@ ROUTES: dict[str, Route] = {
     "api:finding-detail": Route(SHARED, pk="finding", methods=API),
     "api:measure-list": Route(LIST, owner_sees=("measure_text",), methods=API),
     "api:measure-detail": Route(RECORD, pk="measure", owner_sees=("measure_text",), methods=API),
+    "api:measure-export-csv": Route(LIST, owner_sees=("measure_text",), methods=API),
     "api:progress-report-list": Route(LIST, owner_sees=("progress_text",), methods=API),
     "api:progress-report-detail": Route(RECORD, pk="progress", owner_sees=("progress_text",), methods=API),
     "api:evidence-list": Route(LIST, owner_sees=("evidence_title",), methods=API),

@@ -83,3 +83,11 @@ def test_api_conforms_to_its_schema(case, api_token):
         headers={"Authorization": f"Token {api_token}"},
         checks=[not_a_server_error, response_schema_conformance],
     )
+
+
+def test_the_ledger_export_is_documented_as_csv_with_the_ledger_filters():
+    operation = RAW_SCHEMA["paths"]["/api/measures/export.csv"]["get"]
+    assert list(operation["responses"]["200"]["content"]) == ["text/csv"]
+    documented = {p["name"] for p in operation["parameters"]}
+    listed = {p["name"] for p in RAW_SCHEMA["paths"]["/api/measures/"]["get"]["parameters"]}
+    assert documented == listed - {"page"}

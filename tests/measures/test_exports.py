@@ -1,11 +1,14 @@
 import csv
 import datetime as dt
 import io
+import re
 
 import pytest
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
@@ -16,6 +19,7 @@ from tests.factories import (
     FindingFactory,
     InspectionFactory,
     MeasureFactory,
+    UserFactory,
     completed_fields,
 )
 
@@ -124,7 +128,7 @@ def test_ledger_page_links_to_exports_with_its_query_string(client, office_user)
 
 
 def test_anonymous_users_are_sent_to_login_for_every_export(client):
-    for name in ("ledger_export_csv", "ledger_export_xlsx", "history_export_csv"):
+    for name in ("ledger_export_csv", "ledger_export_xlsx", "history_export", "history_export_csv"):
         response = client.get(reverse(f"measures_io:{name}"))
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("login"))
@@ -179,20 +183,51 @@ def test_formula_cells_are_written_as_text_in_csv_and_xlsx(client, office_user, 
         sheet = load_workbook(io.BytesIO(body)).active
         values = [c for row in sheet.iter_rows() for c in row if isinstance(c.value, str)]
         for dangerous in DANGEROUS:
-            if dangerous == DANGEROUS[2] and layout:
-                continue
             matching = [c for c in values if c.value.lstrip("'") == dangerous or c.value.endswith(dangerous)]
             assert matching, dangerous
             for cell in matching:
                 assert cell.data_type == "s"
                 assert not cell.value.startswith(tuple(exports.FORMULA_TRIGGERS))
+        # Both layouts have a 责任人 column: the owner is guarded there, in its own cell.
+        sheet_rows = list(sheet.iter_rows())
+        titles = [c.value for c in next(r for r in sheet_rows if r[0].value == "序号")]
+        measure_row = next(r for r in sheet_rows if r[titles.index("整改措施")].value == "'" + DANGEROUS[0])
+        owner = measure_row[titles.index("责任人")]
+        assert (owner.value, owner.data_type) == ("'" + DANGEROUS[2], "s"), layout
 
 
 def test_guard_leaves_ordinary_text_alone_and_import_reads_it_back():
-    for value in ["整改措施", "2022-06-30", "", "'quoted"]:
+    for value in ["整改措施", "2022-06-30", "", "'quoted", "'", "''"]:
         assert exports.guard_formula(value) == value
     for value in DANGEROUS:
         assert exports.unguard_formula(exports.guard_formula(value)) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "exported"),
+    [
+        ("=x", "'=x"),
+        ("'=x", "''=x"),  # a user's own guard is kept: it reads back as typed
+        ("''=x", "'''=x"),
+        ("-2+3", "'-2+3"),
+        ("\t=1", "'\t=1"),
+        ("'\t=1", "''\t=1"),
+        ("'quoted", "'quoted"),
+        ("'", "'"),
+        ("", ""),
+        ("a=b", "a=b"),
+    ],
+)
+def test_guard_and_unguard_are_exact_inverses(text, exported):
+    assert exports.guard_formula(text) == exported
+    assert exports.unguard_formula(exported) == text
+
+
+@given(st.text(alphabet=st.sampled_from(["'", "=", "+", "-", "@", "\t", "\r", "a", "中", " "]), max_size=6) | st.text())
+def test_unguard_undoes_guard_for_every_string(text):
+    guarded = exports.guard_formula(text)
+    assert not guarded.startswith(exports.FORMULA_TRIGGERS)
+    assert exports.unguard_formula(guarded) == text
 
 
 def test_xlsx_freezes_header_sets_widths_and_fills_overdue_rows(client, office_user, department, other_department):
@@ -281,6 +316,11 @@ TRICKY = [
     "comma,inside",
     "\\.",
     "中文,“引号”",
+    # a user's own guard quote, before a formula trigger or not
+    "'=x",
+    "''-1",
+    "'quoted",
+    "'",
 ]
 
 
@@ -351,6 +391,62 @@ def test_history_export_filters_by_inspection_and_date_and_staff_see_their_depar
     rows = csv_rows(client.get(reverse("measures_io:history_export_csv"), {"date_from": tomorrow}))
     assert rows[1:] == []
     assert client.get(reverse("measures_io:history_export_csv"), {"date_from": "not a date"}).status_code == 400
+
+
+def form_fields(html: str, testid: str) -> tuple[str, str, dict[str, str]]:
+    """(method, action, {name: input type}) of the form marked data-testid=testid."""
+    form = re.search(rf'<form[^>]*data-testid="{testid}"[^>]*>(.*?)</form>', html, re.S)
+    assert form, testid
+    tag = form.group(0)[: form.group(0).index(">")]
+    method = re.search(r'method="(\w+)"', tag).group(1)
+    action = re.search(r'action="([^"]+)"', tag).group(1)
+    fields = {
+        m.group(2): (re.search(r'type="(\w+)"', m.group(0)) or re.search(r"(select)", m.group(1))).group(1)
+        for m in re.finditer(r'<(input|select)[^>]*name="(\w+)"[^>]*>', form.group(1))
+    }
+    return method, action, fields
+
+
+def test_auditors_reach_the_history_export_from_the_ledger_and_its_fields_filter_it(client, auditor_user, department):
+    first = MeasureFactory(lead_department=department, text="第一次检查的措施")
+    second = MeasureFactory(lead_department=department, text="第二次检查的措施")
+    client.force_login(auditor_user)
+    html = client.get(reverse("measures:ledger")).content.decode()
+    page_url = reverse("measures_io:history_export")
+    assert f'href="{page_url}"' in html
+    # From a ledger narrowed to one inspection, the form starts on that inspection.
+    html = client.get(reverse("measures:ledger"), {"inspection": second.inspection_id}).content.decode()
+    assert f'href="{page_url}?inspection={second.inspection_id}"' in html
+    page = client.get(page_url, {"inspection": second.inspection_id})
+    assert page.status_code == 200
+    method, action, fields = form_fields(page.content.decode(), "history-export-form")
+    assert (method, action) == ("get", reverse("measures_io:history_export_csv"))
+    assert fields == {"inspection": "select", "date_from": "date", "date_to": "date"}
+    assert re.search(rf'<option value="{second.inspection_id}" selected>', page.content.decode())
+
+    today = timezone.localdate()
+    submitted = {"inspection": first.inspection_id, "date_from": today.isoformat(), "date_to": today.isoformat()}
+    rows = csv_rows(client.get(action, submitted))
+    assert {r[3] for r in rows[1:]} == {"第一次检查的措施"}
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    assert csv_rows(client.get(action, {**submitted, "date_to": yesterday}))[1:] == []
+    assert csv_rows(client.get(action, {"inspection": "", "date_from": "", "date_to": ""}))[1:] != []
+
+
+@pytest.mark.parametrize("n", [3, 30])
+def test_history_export_form_query_count_does_not_grow(client, auditor_user, n, django_assert_max_num_queries):
+    inspections = InspectionFactory.create_batch(n)
+    client.force_login(auditor_user)
+    # session, user, role groups, the listed inspections; the chosen one is validated (one more).
+    with django_assert_max_num_queries(4):
+        assert client.get(reverse("measures_io:history_export")).status_code == 200
+    with django_assert_max_num_queries(5):
+        client.get(reverse("measures_io:history_export"), {"inspection": inspections[0].pk})
+
+
+def test_users_without_a_role_cannot_open_the_history_export_form(client, department):
+    client.force_login(UserFactory())
+    assert client.get(reverse("measures_io:history_export")).status_code == 403
 
 
 @pytest.mark.parametrize("n", [2, 20])
