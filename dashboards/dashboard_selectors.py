@@ -16,7 +16,7 @@ Every function here issues a fixed number of queries; tests pin the page totals.
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db.models import (
@@ -39,7 +39,7 @@ from django.utils import timezone
 from accounts.models import Department, User
 from dashboards.models import DailySnapshot, Figure, ScopeKind
 from findings.models import Category, Finding, Inspection
-from measures.models import COMPLETED_STATUSES, OPEN_STATUSES, Measure, MeasureStatus
+from measures.models import COMPLETED_STATUSES, OPEN_STATUSES, Measure, MeasureStatus, ProgressReport
 
 # Rows in each breakdown; the page links to the full list (ledger or inspections) for the rest.
 INSPECTION_ROWS = 15
@@ -423,20 +423,39 @@ def departments_for_choice() -> list[Department]:
     return list(Department.objects.only("id", "name").order_by("order", "name"))
 
 
-def figures_stale_since(computed_at: datetime | None) -> datetime | None:
-    """When the ledger first changed after the figures were computed, if that change has
-    waited longer than FIGURES_STALE_AFTER_SECONDS for a recompute; otherwise None.
+def figures_stale_since(computed_at: datetime | None, *, now: datetime | None = None) -> datetime | None:
+    """When the figures first fell behind the ledger after they were computed, if they have
+    been behind longer than FIGURES_STALE_AFTER_SECONDS without a recompute; otherwise None.
 
     Every change queues a recompute seconds after its commit, so a change older than that
     with no recompute since means the queue or the worker is down (Redis unreachable, a
-    worker killed): the page says its figures may be stale. Read from the history table
+    worker killed): the page says its figures may be stale. Read from the history tables
     rather than from a flag the failing enqueue would write, because that write could fail
     too, and so that a dead worker is noticed as well; the recompute writes no history, so
-    a run clears the note by itself. One index lookup (history_date is indexed).
+    a run clears the note by itself.
+
+    What moves the figures:
+    - a measure's own columns: every service writes a Measure history row;
+    - a progress report (本期未汇报): `progress_report_add` updates the measure with a bare
+      UPDATE and no history row of the measure, but the report's own history row (added,
+      edited or deleted, in the admin too) is there;
+    - the date: at midnight measures become overdue or due soon and a reporting period may
+      start, with no row written at all; the after-midnight beat tick recomputes them.
+
+    Two index lookups (history_date is indexed on both history tables) and no query for
+    the date, whatever the size of the ledger. `now` is for tests (a fixed clock).
     """
     if computed_at is None:
         return None
-    first = Measure.history.filter(history_date__gt=computed_at).aggregate(first=Min("history_date"))["first"]
-    if first is not None and timezone.now() - first > timedelta(seconds=settings.FIGURES_STALE_AFTER_SECONDS):
+    changes = [
+        history.filter(history_date__gt=computed_at).aggregate(first=Min("history_date"))["first"]
+        for history in (Measure.history, ProgressReport.history)
+    ]
+    next_midnight = timezone.make_aware(datetime.combine(timezone.localdate(computed_at) + timedelta(days=1), time()))
+    now = now or timezone.now()
+    if next_midnight <= now:
+        changes.append(next_midnight)
+    first = min((c for c in changes if c is not None), default=None)
+    if first is not None and now - first > timedelta(seconds=settings.FIGURES_STALE_AFTER_SECONDS):
         return first
     return None

@@ -65,6 +65,8 @@ LEDGER_FILTERS: dict[str, list[tuple[str, str]]] = {
 SCOPE_PARAMETER = {"inspection": "inspection", "category": "category", "department": "department", "leader": "leader"}
 
 NOT_REPORTED_ROWS = 10
+# Daily snapshots needed before the trend chart is drawn: a line needs two days.
+MIN_TREND_SNAPSHOTS = 2
 # The columns of a breakdown table after its label (templates/dashboards/_breakdown_table.html).
 TABLE_COLUMNS = (
     "measures",
@@ -264,6 +266,21 @@ def _trend_desc(trend: list[DailySnapshot]) -> str:
     }
 
 
+def _trend_chart(trend: list[DailySnapshot]) -> str:
+    """The line chart, or "" before there are two days to draw a line between: a new
+    installation (or a fresh demo) has only today's snapshot, and one dot on an empty axis
+    reads like a broken chart. The template then says when the trend will appear."""
+    if len(trend) < MIN_TREND_SNAPSHOTS:
+        return ""
+    completion, sign_off = _trend_points(trend)
+    return charts.line_chart(
+        chart_id="chart-trend",
+        title=_("整改完成率趋势(近 %(n)d 天)") % {"n": TREND_DAYS},
+        desc=_trend_desc(trend),
+        lines=list(zip(_series(), (completion, sign_off), strict=True)),
+    )
+
+
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     department_id = dashboard_department(request.user, _int_param(request, "department"))
@@ -281,7 +298,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         (r for r in data.departments if r.figure.not_reported),
         key=lambda r: (-r.figure.not_reported, r.label),
     )
-    completion, sign_off = _trend_points(data.trend)
     _mark_days_late([*data.overdue, *data.due_soon], today)
     scope_name = data.department.name if data.department else _("全局")
     context = {
@@ -315,12 +331,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "category_chart": _rate_chart("chart-categories", _("各问题类别整改完成率"), data.categories),
         "department_chart": _rate_chart("chart-departments", _("责任单位整改完成率排名"), data.departments),
         "leader_chart": _rate_chart("chart-leaders", _("各责任领导分管措施整改完成率"), data.leaders),
-        "trend_chart": charts.line_chart(
-            chart_id="chart-trend",
-            title=_("整改完成率趋势(近 %(n)d 天)") % {"n": TREND_DAYS},
-            desc=_trend_desc(data.trend),
-            lines=list(zip(_series(), (completion, sign_off), strict=True)),
-        ),
+        "trend_chart": _trend_chart(data.trend),
         "trend_table": [
             {
                 "day": s.day,
@@ -366,8 +377,10 @@ def inspection_dashboard(request: HttpRequest, inspection_id: int) -> HttpRespon
         "computed_at": data.headline.computed_at,
         "live_only": data.live,
         "figures_stale_since": None if data.live else figures_stale_since(data.headline.computed_at),
+        "can_recompute": can(request.user, Action.RECOMPUTE_FIGURES),
         "category_chart": _rate_chart("chart-categories", _("各问题类别整改完成率"), data.categories),
         "today": timezone.localdate(),
+        "recompute_next": request.get_full_path(),
     }
     return render(request, "dashboards/inspection.html", context)
 

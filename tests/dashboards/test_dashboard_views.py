@@ -14,11 +14,13 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import Department, Role, User
+from dashboards.dashboard_selectors import figures_stale_since
 from dashboards.models import DailySnapshot, Figure, ScopeKind
 from dashboards.rates import rate_percent
 from dashboards.services import figures_recompute, reporting_period
 from findings.models import Inspection
 from measures.models import COMPLETED_STATUSES, Measure, MeasureStatus, ProgressReport
+from measures.services import progress_report_add
 from tests.factories import CategoryFactory, DepartmentFactory, FindingFactory, InspectionFactory, make_user
 
 pytestmark = pytest.mark.django_db
@@ -243,6 +245,29 @@ def test_trend_reads_the_daily_snapshots_of_the_last_ninety_days(client, leader_
     assert "40.00%" in response.content.decode()  # the older point, in the table alternative
 
 
+def test_trend_with_only_todays_snapshot_says_when_it_will_appear_instead_of_an_empty_axis(client, leader_user):
+    build_ledger(**SMALL)  # one recompute: today's snapshot only, as on a new installation
+    assert DailySnapshot.objects.filter(scope_kind=ScopeKind.OVERALL).count() == 1
+    client.force_login(leader_user)
+    response = client.get(reverse("dashboards:dashboard"))
+    html = response.content.decode()
+    assert 'id="chart-trend"' not in html
+    assert 'data-testid="trend-note"' in html
+    assert "趋势图需要至少两天的每日快照" in html
+    # The day there is, in the printed table.
+    assert [row["day"] for row in response.context["trend_table"]] == [timezone.localdate()]
+
+    DailySnapshot.objects.create(
+        scope_kind=ScopeKind.OVERALL,
+        day=timezone.localdate() - dt.timedelta(days=1),
+        measures=1,
+        computed_at=timezone.now(),
+    )
+    html = client.get(reverse("dashboards:dashboard")).content.decode()
+    assert 'id="chart-trend"' in html
+    assert 'data-testid="trend-note"' not in html
+
+
 # --- Who sees what ------------------------------------------------------------------------
 
 
@@ -346,6 +371,27 @@ def test_inspection_page_of_a_missing_inspection_is_404(client, leader_user):
     assert client.get(reverse("dashboards:inspection", args=[987654])).status_code == 404
 
 
+def test_office_may_recompute_from_an_inspection_page_and_come_back_to_it(client, office_user):
+    ledger = build_ledger(**SMALL)
+    url = reverse("dashboards:inspection", args=[ledger.inspections[0].pk])
+    client.force_login(office_user)
+    response = client.get(url)
+    html = response.content.decode()
+    assert 'action="/dashboard/recompute/"' in html
+    assert f'name="next" value="{url}"' in html
+    with mock.patch("dashboards.tasks.recompute_figures.apply_async"):
+        assert client.post(reverse("dashboards:recompute"), {"next": url}).url == url
+
+
+@pytest.mark.parametrize("role_user", ["leader_user", "staff_user"])
+def test_leadership_and_staff_see_no_recompute_button_on_an_inspection_page(client, role_user, request):
+    ledger = build_ledger(**SMALL)
+    client.force_login(request.getfixturevalue(role_user))
+    response = client.get(reverse("dashboards:inspection", args=[ledger.inspections[0].pk]))
+    assert response.status_code == 200
+    assert 'action="/dashboard/recompute/"' not in response.content.decode()
+
+
 # --- Query discipline ---------------------------------------------------------------------
 
 
@@ -356,8 +402,9 @@ def test_dashboard_query_count_does_not_grow_with_the_ledger(client, leader_user
     # session, user, role groups; overall figure; recent inspections, their figures, the
     # inspection count; top categories by figures, their names; department ranking;
     # leaders; overdue list; due-soon list; trend snapshots; departments for the scope menu;
-    # the first change not yet in the figures (the "may be stale" note).
-    with django_assert_max_num_queries(16):
+    # the first measure change and the first progress report not yet in the figures (the
+    # "may be stale" note).
+    with django_assert_max_num_queries(17):
         response = client.get(reverse("dashboards:dashboard"))
     assert response.status_code == 200
 
@@ -368,8 +415,9 @@ def test_department_dashboard_query_count_does_not_grow_with_the_ledger(client, 
     client.force_login(make_user(Role.STAFF, ledger.departments[0], username="dash_staff3"))
     # session, user, role groups; the department; its figure; its most recent inspections;
     # their counts grouped live; overdue; due soon; trend; the user's department in the
-    # top bar (base.html); the first change not yet in the figures (the "may be stale" note).
-    with django_assert_max_num_queries(12):
+    # top bar (base.html); the first measure change and the first progress report not yet in
+    # the figures (the "may be stale" note).
+    with django_assert_max_num_queries(13):
         response = client.get(reverse("dashboards:dashboard"))
     assert response.status_code == 200
 
@@ -383,8 +431,9 @@ def test_inspection_page_query_count_does_not_grow_with_the_ledger(
     client.force_login(leader_user)
     # session, user, role groups; the inspection with its original; its figure; look-backs
     # and their figures; categories and their figures; open findings with counts; open
-    # measures and their count; the first change not yet in the figures.
-    with django_assert_max_num_queries(13):
+    # measures and their count; the first measure change and the first progress report not
+    # yet in the figures.
+    with django_assert_max_num_queries(14):
         response = client.get(reverse("dashboards:inspection", args=[ledger.inspections[0].pk]))
     assert response.status_code == 200
 
@@ -434,3 +483,57 @@ def test_dashboard_before_any_recompute_says_so(client, leader_user):
     response = client.get(reverse("dashboards:dashboard"))
     assert response.status_code == 200
     assert "统计数据尚未生成" in response.content.decode()
+
+
+# --- "Figures may be stale" ---------------------------------------------------------------
+
+
+def test_a_progress_report_not_yet_in_the_figures_makes_the_dashboard_say_they_may_be_stale(
+    client, leader_user, settings
+):
+    """The queue is down and the only change is a progress report: 本期未汇报 has moved, yet
+    the measure has no new history row (progress_report_add updates it with a bare UPDATE)."""
+    ledger = build_ledger(**SMALL)
+    settings.FIGURES_STALE_AFTER_SECONDS = 0  # the report is "older than the limit" at once
+    client.force_login(leader_user)
+    pages = (reverse("dashboards:dashboard"), reverse("dashboards:inspection", args=[ledger.inspections[0].pk]))
+    for url in pages:
+        assert 'data-testid="figures-stale"' not in client.get(url).content.decode(), url
+
+    unreported = Measure.objects.filter(status__in=[MeasureStatus.NOT_STARTED, MeasureStatus.IN_PROGRESS]).exclude(
+        progress_reports__isnull=False
+    )[0]
+    history_rows = Measure.history.count()
+    progress_report_add(measure=unreported, user=ledger.office, text="已召开专题会议")
+    assert Measure.history.count() == history_rows  # nothing for the old check to see
+
+    for url in pages:
+        assert 'data-testid="figures-stale"' in client.get(url).content.decode(), url
+
+    figures_recompute()
+    for url in pages:
+        assert 'data-testid="figures-stale"' not in client.get(url).content.decode(), url
+
+
+def test_a_progress_report_counts_as_stale_only_once_it_waited_longer_than_the_limit(settings):
+    ledger = build_ledger(**SMALL)
+    computed_at = Figure.objects.get(scope_kind=ScopeKind.OVERALL).computed_at
+    report = progress_report_add(
+        measure=Measure.objects.filter(status=MeasureStatus.NOT_STARTED)[0], user=ledger.office, text="进展"
+    )
+    filed = report.history.get().history_date
+    limit = dt.timedelta(seconds=settings.FIGURES_STALE_AFTER_SECONDS)
+    # Within the limit the queued recompute may still be on its way.
+    assert figures_stale_since(computed_at, now=filed + limit - dt.timedelta(seconds=1)) is None
+    assert figures_stale_since(computed_at, now=filed + limit + dt.timedelta(seconds=1)) == filed
+
+
+def test_figures_computed_before_midnight_are_stale_once_the_after_midnight_run_is_late(db, settings):
+    """Measures fall overdue at midnight with no row written anywhere."""
+    tz = timezone.get_current_timezone()
+    computed_at = dt.datetime(2024, 5, 14, 23, 50, tzinfo=tz)
+    midnight = dt.datetime(2024, 5, 15, tzinfo=tz)
+    limit = dt.timedelta(seconds=settings.FIGURES_STALE_AFTER_SECONDS)
+    assert figures_stale_since(computed_at, now=dt.datetime(2024, 5, 14, 23, 59, tzinfo=tz)) is None
+    assert figures_stale_since(computed_at, now=midnight + limit - dt.timedelta(seconds=1)) is None
+    assert figures_stale_since(computed_at, now=midnight + limit + dt.timedelta(seconds=1)) == midnight

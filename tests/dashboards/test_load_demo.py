@@ -2,6 +2,7 @@
 
 import datetime as dt
 from collections import Counter
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -10,13 +11,25 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.test import override_settings
+from django.urls import reverse
 
 from accounts.models import Role, User
 from dashboards.demo import DEMO_LOGINS, demo_load
+from dashboards.models import Figure, ScopeKind
 from dashboards.services import figures_recompute
 from findings.models import Inspection, InspectionKind, OutcomeKind
-from measures.models import OPEN_STATUSES, Evidence, Measure, MeasureDecision, MeasureKind, MeasureStatus
+from measures.models import (
+    COMPLETED_STATUSES,
+    OPEN_STATUSES,
+    Evidence,
+    Measure,
+    MeasureDecision,
+    MeasureKind,
+    MeasureStatus,
+)
 from measures.permissions import role_of
+from tests.dashboards.conftest import hand_count
+from tests.dashboards.test_recompute import stored_figures
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +67,14 @@ def row_counts() -> dict[str, int]:
             cursor.execute(f"SELECT COUNT(*) FROM {connection.ops.quote_name(table)}")  # noqa: S608
             counts[table] = cursor.fetchone()[0]
     return counts
+
+
+def inspection_page(client, inspection: Inspection):
+    """The inspection's dashboard as the demo's leader sees it."""
+    client.force_login(User.objects.get(username="leader"))
+    response = client.get(reverse("dashboards:inspection", args=[inspection.pk]))
+    assert response.status_code == 200
+    return response
 
 
 class TestDemoLedgers:
@@ -139,6 +160,39 @@ class TestDemoLedgers:
         figures_recompute(today=TODAY)
         assert Measure.objects.filter(is_overdue=True).exists()
         assert Measure.objects.filter(is_due_soon=True).exists()
+
+    def test_every_figure_of_the_demo_equals_a_count_of_its_measures_by_hand(self, demo):
+        figures_recompute(today=TODAY)
+        assert stored_figures() == hand_count(TODAY, settings.DUE_SOON_DAYS)
+
+    def test_anyang_appraisal_shows_every_measure_completed(self, demo, client):
+        # Document 000: every problem the congress raised was rectified and struck off.
+        figures_recompute(today=TODAY)
+        inspection = Inspection.objects.get(kind=InspectionKind.CONGRESS_APPRAISAL)
+        figure = Figure.objects.get(scope_kind=ScopeKind.INSPECTION, scope_id=inspection.pk)
+        assert figure.completion_rate == Decimal("100.00")
+        assert figure.sign_off_rate == Decimal("100.00")
+        assert figure.rectified_findings == figure.findings == 12
+        page = inspection_page(client, inspection)
+        assert page.context["completion_rate"] == "100.00%"
+        assert "整改完成率 100.00%" in page.content.decode()
+
+    def test_wenzhou_lookback_shows_the_rate_of_its_own_rows_not_the_reports(self, demo, client):
+        # Document 002 prints a rate its own totals do not give; the ledger's rows decide.
+        figures_recompute(today=TODAY)
+        inspection = Inspection.objects.get(kind=InspectionKind.PATROL_LOOKBACK)
+        statuses = list(inspection.measures.values_list("status", flat=True))
+        completed = sum(status in COMPLETED_STATUSES for status in statuses)
+        assert 0 < completed < len(statuses)
+        # Hundredths of a per cent, rounded half up, in integers: (2·c·10⁴ + n) // 2n.
+        hundredths = (2 * completed * 10_000 + len(statuses)) // (2 * len(statuses))
+        expected = Decimal(hundredths) / 100
+        figure = Figure.objects.get(scope_kind=ScopeKind.INSPECTION, scope_id=inspection.pk)
+        assert (figure.measures, figure.completed) == (len(statuses), completed)
+        assert figure.completion_rate == expected
+        page = inspection_page(client, inspection)
+        assert page.context["completion_rate"] == f"{expected:.2f}%"
+        assert f"整改完成率 {expected:.2f}%" in page.content.decode()
 
     def test_reset_reloads_with_deadlines_counted_from_the_new_day(self, demo):
         screw_factory = Measure.objects.get(text__contains="螺丝厂")
