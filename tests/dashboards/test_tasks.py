@@ -154,3 +154,24 @@ def test_beat_runs_recompute_every_few_minutes_after_midnight_and_reminders_in_t
     assert reminders.hour == {settings.REMINDER_HOUR}
     assert str(app.conf.timezone) == "Asia/Shanghai"
     assert set(by_task) <= set(app.tasks)
+
+
+@pytest.mark.django_db
+def test_moving_a_finding_to_another_category_queues_a_recompute_but_editing_its_text_does_not(
+    queued, django_capture_on_commit_callbacks
+):
+    from findings.services import finding_update
+    from tests.factories import CategoryFactory, FindingFactory
+
+    finding = FindingFactory()
+    elsewhere = CategoryFactory(inspection=finding.inspection)
+    cache.clear()  # creating the finding queued one already
+    queued.reset_mock()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        finding_update(finding=finding, description="改写后的问题描述")
+    assert not queued.called
+
+    with django_capture_on_commit_callbacks(execute=True):
+        finding_update(finding=finding, category=elsewhere)
+    assert queued.call_count == 1
