@@ -21,6 +21,7 @@ from dashboards.services import figures_recompute, reporting_period
 from findings.models import Inspection
 from measures.models import COMPLETED_STATUSES, Measure, MeasureStatus, ProgressReport
 from measures.services import progress_report_add
+from tests.dashboards.conftest import status_fields
 from tests.factories import CategoryFactory, DepartmentFactory, FindingFactory, InspectionFactory, make_user
 
 pytestmark = pytest.mark.django_db
@@ -41,18 +42,6 @@ DEADLINE_OFFSETS = [-40, -3, 0, 5, 30, -12, 90]
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def status_fields(status: str, user: User) -> dict[str, object]:
-    now = timezone.now()
-    fields: dict[str, object] = {"status": status}
-    if status in COMPLETED_STATUSES:
-        fields["completed_at"] = now
-    if status in (MeasureStatus.REVIEWED, MeasureStatus.SIGNED_OFF):
-        fields.update(reviewed_at=now, reviewed_by=user)
-    if status == MeasureStatus.SIGNED_OFF:
-        fields.update(signed_off_at=now, signed_off_by=user)
-    return fields
 
 
 @dataclass
