@@ -39,6 +39,7 @@ from measures.models import (
     PendingImport,
     ProgressReport,
 )
+from measures.services import record_assisting_departments_in_history
 from measures.signals import ledger_changed
 
 MAX_ROWS = 10_000
@@ -1086,6 +1087,7 @@ def import_apply(*, pending: PendingImport, user: User) -> ImportResult:
         batch_size=500,
         default_user=user,
         default_change_reason=reason,
+        default_date=now,
     )
     for (measure, _k, _a, _p), saved in zip(plan.new_measures, created, strict=True):
         measure.pk = saved.pk
@@ -1096,7 +1098,13 @@ def import_apply(*, pending: PendingImport, user: User) -> ImportResult:
             by_fields.setdefault(tuple(sorted(set(fields))), []).append(measure)
     for fields, group in by_fields.items():
         bulk_update_with_history(
-            group, Measure, list(fields), batch_size=500, default_user=user, default_change_reason=reason
+            group,
+            Measure,
+            list(fields),
+            batch_size=500,
+            default_user=user,
+            default_change_reason=reason,
+            default_date=now,
         )
 
     through = Measure.assisting_departments.through
@@ -1111,6 +1119,13 @@ def import_apply(*, pending: PendingImport, user: User) -> ImportResult:
         for d in departments
     ]
     through.objects.bulk_create(links, ignore_conflicts=True)
+    # The history rows just written (dated `now`) get the assisting departments as they now
+    # stand, as the services' rows do; bulk history copies no many-to-many itself. A row
+    # whose only change is a new assisting department has no history row to carry them.
+    record_assisting_departments_in_history(
+        [m.pk for m, _k, _a, _p in plan.new_measures] + [m.pk for m, fields, _a, _p in plan.updated_measures if fields],
+        when=now,
+    )
 
     progress = (
         [(m, p) for m, _k, _a, p in plan.new_measures if p]

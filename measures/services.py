@@ -86,7 +86,7 @@ def measure_create(
             measure.assisting_departments.set(assisting)
         # The "+" row was written before the departments existed: it gets them, so the
         # history's first row is the measure as created, not a bare one and then an edit.
-        _record_assisting_departments([measure.pk], when=now)
+        record_assisting_departments_in_history([measure.pk], when=now)
     # A new measure changes every figure it is counted in (all measures, not started, …).
     _announce([measure.pk])
     return measure
@@ -252,9 +252,11 @@ def _insert_select(model: type[models.Model], names: Sequence[str], source: mode
         cursor.execute(sql, params)
 
 
-def _record_assisting_departments(measure_ids: Sequence[int], *, when: datetime) -> None:
+def record_assisting_departments_in_history(measure_ids: Sequence[int], *, when: datetime) -> None:
     """Copy the measures' assisting departments, as they are now, onto their history rows dated
     `when`: one INSERT … SELECT however many measures (simple_history would save row by row)."""
+    if not measure_ids:
+        return  # an IN () has no SQL: Django raises EmptyResultSet rather than run it
     historical = Measure.history.model
     snapshot = historical.assisting_departments.model  # type: ignore[attr-defined]
     through = Measure.assisting_departments.through
@@ -295,7 +297,7 @@ def _record_history(measure_ids: Sequence[int], *, user: Actor, when: datetime, 
     )
     names = [f.name for f in tracked] + ["history_date", "history_change_reason", "history_type", "history_user"]
     _insert_select(historical, names, source)
-    _record_assisting_departments(measure_ids, when=when)
+    record_assisting_departments_in_history(measure_ids, when=when)
 
 
 def _save_measure(measure: Measure, *, user: Actor, fields: Sequence[str], when: datetime, reason: str = "") -> None:

@@ -10,6 +10,8 @@ from openpyxl import Workbook
 from findings.models import Category, Finding, Inspection
 from measures import imports
 from measures.models import ImportColumnMapping, Measure, MeasureStatus, PendingImport, ProgressReport
+from measures.selectors import measure_change_log
+from measures.services import measure_update
 from tests.factories import (
     CategoryFactory,
     DepartmentFactory,
@@ -183,6 +185,29 @@ def test_a_gbk_problem_list_is_read_and_mapped_without_asking(client, office_use
     assert list(first[1].assisting_departments.all()) == [department]
     assert first[1].lead_department == other_department
     assert Measure.objects.filter(inspection=inspection).count() == 3
+
+
+def test_an_imported_measures_history_names_its_assisting_departments(
+    client, office_user, department, other_department
+):
+    InspectionFactory(title="区人大评议", feedback_date=dt.date(2021, 12, 1))
+    content = "\r\n".join(
+        [
+            "序号,存在问题,整改措施,责任部门,完成时限",
+            f"一,救助政策宣传不到位,开展入户走访,{other_department.name}、{department.name},2022-03-31",
+        ]
+    ).encode("utf-8")
+    client.force_login(office_user)
+    _plan, pending = upload(client, "问题清单.csv", content, inspection_title="区人大评议")
+    confirm(client, pending)
+
+    measure = Measure.objects.get(text="开展入户走访")
+    created = measure.history.get()
+    assert [d.department for d in created.assisting_departments.all()] == [department]
+    # So a later edit of the text shows the text changed, not the departments "added".
+    measure_update(measure_id=measure.pk, user=office_user, expected_version=measure.version, text="入户走访全覆盖")
+    newest = measure_change_log(measure)[0]
+    assert [label for label, _old, _new in newest["changes"]] == ["整改措施"]
 
 
 def test_utf8_with_and_without_bom_and_gb18030_are_detected():
