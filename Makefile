@@ -31,6 +31,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/bandit -q -r accounts findings measures dashboards rectify -c pyproject.toml
 	DEBUG=0 ALLOWED_HOSTS=rectify.example SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+		DATABASE_URL=postgres://rectify@db.invalid:5432/rectify REDIS_URL=redis://redis.invalid:6379/0 \
 		$(PY) manage.py check --deploy --fail-level WARNING
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run

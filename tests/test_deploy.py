@@ -65,9 +65,23 @@ def _redis_reachable() -> bool:
         return False
 
 
+# check --deploy connects to neither: names that do not resolve are enough.
+SHARED = {"DATABASE_URL": "postgres://rectify@db.invalid:5432/rectify", "REDIS_URL": "redis://redis.invalid:6379/0"}
+
+
 def test_deploy_checks_pass_with_production_settings(tmp_path):
-    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env(tmp_path))
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env(tmp_path, **SHARED))
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_deploy_checks_refuse_state_local_to_one_machine(tmp_path):
+    # The SQLite database and file broker of `make demo`, with DEBUG off.
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env(tmp_path), check=False)
+    assert result.returncode != 0
+    assert "rectify.W001" in result.stderr and "rectify.W002" in result.stderr
+    # A development run says nothing: the fallback is what makes a bare laptop work.
+    development = run(["manage.py", "check", "--deploy"], {**production_env(tmp_path), "DEBUG": "1"})
+    assert "rectify.W00" not in development.stdout + development.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
