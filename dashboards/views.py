@@ -1,5 +1,5 @@
 """Dashboard pages. Thin: who sees which department in measures.permissions, the reads in
-dashboards.dashboard_selectors, the pictures in dashboards.charts.
+dashboards.selectors, the pictures in dashboards.charts.
 
 Every count on these pages links to the ledger filtered to exactly the rows it counts, so
 a leader can click "超期 12" and find those twelve measures. The filters a count stands
@@ -31,7 +31,9 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from dashboards import charts
 from dashboards.charts import Bar, Point, Series
-from dashboards.dashboard_selectors import (
+from dashboards.models import DailySnapshot, Figure
+from dashboards.rates import rate_percent
+from dashboards.selectors import (
     TREND_DAYS,
     Dashboard,
     InspectionDashboard,
@@ -41,8 +43,6 @@ from dashboards.dashboard_selectors import (
     figures_stale_since,
     inspection_dashboard_for,
 )
-from dashboards.models import DailySnapshot, Figure
-from dashboards.rates import rate_percent
 from findings.models import Inspection
 from measures.models import COMPLETED_STATUSES, OPEN_STATUSES, MeasureStatus
 from measures.permissions import Action, can, dashboard_department, sees_everything

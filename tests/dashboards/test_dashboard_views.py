@@ -14,9 +14,9 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import Department, Role, User
-from dashboards.dashboard_selectors import figures_stale_since
 from dashboards.models import DailySnapshot, Figure, ScopeKind
 from dashboards.rates import rate_percent
+from dashboards.selectors import figures_stale_since
 from dashboards.services import figures_recompute, reporting_period
 from findings.models import Inspection
 from measures.models import COMPLETED_STATUSES, Measure, MeasureStatus, ProgressReport

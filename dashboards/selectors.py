@@ -57,9 +57,9 @@ class Row:
     label: str
     figure: Figure
     sublabel: str = ""
-    # Filled in by the view: the ledger URL of each count, and the table cells.
+    # Filled in by the view: the ledger URL of each count, and the row's table cells (HTML).
     links: dict[str, str] = field(default_factory=dict)
-    cells: list[object] = field(default_factory=list)
+    cells: str = ""
 
     @property
     def open(self) -> int:
