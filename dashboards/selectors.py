@@ -69,19 +69,29 @@ class Row:
 
 @dataclass
 class Dashboard:
+    """What /dashboard/ reads on every request: the scope, the headline and the live lists."""
+
     department: Department | None
     headline: Figure | None
+    selected_inspection: Inspection | None
+    overdue: list[Measure]
+    due_soon: list[Measure]
+    # Live rows have no findings counts: a finding cuts across departments.
+    live: bool
+
+
+@dataclass
+class Breakdowns:
+    """The breakdowns and the trend of a dashboard. For the whole bureau they come from the
+    figures alone, so the page can keep them rendered until the next recompute
+    (dashboards.fragments)."""
+
     inspections: list[Row]
     inspection_total: int | None
     categories: list[Row]
-    selected_inspection: Inspection | None
     departments: list[Row]
     leaders: list[Row]
-    overdue: list[Measure]
-    due_soon: list[Measure]
     trend: list[DailySnapshot]
-    # Live rows have no findings counts: a finding cuts across departments.
-    live: bool
 
 
 # --- Counting live ---------------------------------------------------------------------
@@ -338,34 +348,44 @@ def trend(*, kind: str, scope_id: int, today: date, days: int = TREND_DAYS) -> l
 # --- Pages -----------------------------------------------------------------------------
 
 
-def dashboard_for(*, department_id: int | None, inspection_id: int | None, today: date) -> Dashboard:
-    """Everything /dashboard/ shows, for the whole bureau (department_id None) or one department."""
+def dashboard_for(*, department_id: int | None, inspection_id: int | None) -> Dashboard:
+    """The per-request part of /dashboard/, for the whole bureau (department_id None) or one department."""
     department = Department.objects.filter(pk=department_id).first() if department_id is not None else None
-    if department_id is not None and department is None:
+    if department is None:
         department_id = None
     if department_id is None:
         headline = scope_figure(ScopeKind.OVERALL)
-        snapshot_kind, snapshot_id = ScopeKind.OVERALL, 0
     else:
         headline = scope_figure(ScopeKind.DEPARTMENT, department_id)
-        snapshot_kind, snapshot_id = ScopeKind.DEPARTMENT, department_id
     selected = None
     if inspection_id is not None:
         selected = Inspection.objects.filter(pk=inspection_id).only("id", "title").first()
-    inspections, inspection_total = inspection_rows(department_id=department_id)
     return Dashboard(
         department=department,
         headline=headline,
+        selected_inspection=selected,
+        overdue=overdue_measures(department_id=department_id),
+        due_soon=due_soon_measures(department_id=department_id),
+        live=department_id is not None,
+    )
+
+
+def breakdowns_for(dashboard: Dashboard, *, today: date) -> Breakdowns:
+    """The breakdowns and trend of a dashboard read by dashboard_for."""
+    department_id = dashboard.department.pk if dashboard.department else None
+    selected = dashboard.selected_inspection
+    inspections, inspection_total = inspection_rows(department_id=department_id)
+    if department_id is None:
+        snapshot_kind, snapshot_id = ScopeKind.OVERALL, 0
+    else:
+        snapshot_kind, snapshot_id = ScopeKind.DEPARTMENT, department_id
+    return Breakdowns(
         inspections=inspections,
         inspection_total=inspection_total,
         categories=category_rows(department_id=department_id, inspection_id=selected.pk if selected else None),
-        selected_inspection=selected,
         departments=department_ranking() if department_id is None else [],
         leaders=leader_rows() if department_id is None else [],
-        overdue=overdue_measures(department_id=department_id),
-        due_soon=due_soon_measures(department_id=department_id),
         trend=trend(kind=snapshot_kind, scope_id=snapshot_id, today=today),
-        live=department_id is not None,
     )
 
 

@@ -21,23 +21,28 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from kombu.exceptions import OperationalError as BrokerError
 
 from dashboards import charts
 from dashboards.charts import Bar, Point, Series
+from dashboards.fragments import cached_fragment
 from dashboards.models import DailySnapshot, Figure
 from dashboards.rates import rate_percent
 from dashboards.selectors import (
     TREND_DAYS,
+    Breakdowns,
     Dashboard,
     InspectionDashboard,
     Row,
+    breakdowns_for,
     dashboard_for,
     departments_for_choice,
     figures_stale_since,
@@ -287,26 +292,25 @@ def _trend_chart(trend: list[DailySnapshot]) -> str:
 def dashboard(request: HttpRequest) -> HttpResponse:
     department_id = dashboard_department(request.user, _int_param(request, "department"))
     today = timezone.localdate()
-    data: Dashboard = dashboard_for(
-        department_id=department_id, inspection_id=_int_param(request, "inspection"), today=today
-    )
+    data: Dashboard = dashboard_for(department_id=department_id, inspection_id=_int_param(request, "inspection"))
     base: list[tuple[str, object]] = [("department", data.department.pk)] if data.department else []
     ledger = LedgerLinks()
-    for rows in (data.inspections, data.categories, data.departments, data.leaders):
-        _link_rows(ledger, rows, base, with_findings=not data.live)
     links = ledger.counts(base)
-    # 逾期未报: the departments with the most open measures not reported this period.
-    not_reported = sorted(
-        (r for r in data.departments if r.figure.not_reported),
-        key=lambda r: (-r.figure.not_reported, r.label),
-    )
+    if data.live:
+        # One department's breakdowns are counted live: nothing to keep between requests.
+        breakdowns_html = _breakdowns_html(data, ledger, base, links, today)
+    else:
+        computed_at = data.headline.computed_at.isoformat() if data.headline else "none"
+        selected = data.selected_inspection.pk if data.selected_inspection else "all"
+        breakdowns_html = cached_fragment(
+            ("dashboard", selected, get_language(), today.isoformat(), computed_at),
+            lambda: _breakdowns_html(data, ledger, base, links, today),
+        )
     _mark_days_late([*data.overdue, *data.due_soon], today)
-    scope_name = data.department.name if data.department else _("全局")
     context = {
         "nav": "dashboard",
         "data": data,
-        "scope_name": scope_name,
-        "show_findings": not data.live,
+        "scope_name": data.department.name if data.department else _("全局"),
         "department_query": urlencode(base),
         "can_choose_department": sees_everything(request.user),
         "department_choices": departments_for_choice() if sees_everything(request.user) else [],
@@ -314,6 +318,32 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "computed_at": data.headline.computed_at if data.headline else None,
         "figures_stale_since": figures_stale_since(data.headline.computed_at if data.headline else None),
         "tiles": _tiles(data.headline, links, with_findings=not data.live),
+        "links": links,
+        "breakdowns_html": breakdowns_html,
+        "today": today,
+        "recompute_next": request.get_full_path(),
+    }
+    return render(request, "dashboards/dashboard.html", context)
+
+
+def _breakdowns_html(
+    data: Dashboard, ledger: LedgerLinks, base: list[tuple[str, object]], links: dict[str, str], today: date
+) -> str:
+    """The dashboard's breakdowns, charts and trend (templates/dashboards/_breakdowns.html).
+    Depends on the scope, the figures, the names and the day only: see dashboards.fragments."""
+    breakdowns: Breakdowns = breakdowns_for(data, today=today)
+    for rows in (breakdowns.inspections, breakdowns.categories, breakdowns.departments, breakdowns.leaders):
+        _link_rows(ledger, rows, base, with_findings=not data.live)
+    # 逾期未报: the departments with the most open measures not reported this period.
+    not_reported = sorted(
+        (r for r in breakdowns.departments if r.figure.not_reported),
+        key=lambda r: (-r.figure.not_reported, r.label),
+    )
+    context = {
+        "data": data,
+        "breakdowns": breakdowns,
+        "show_findings": not data.live,
+        "department_query": urlencode(base),
         "links": links,
         "not_reported": [
             {
@@ -329,11 +359,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             for row in not_reported[:NOT_REPORTED_ROWS]
         ],
         "not_reported_departments": len(not_reported),
-        "inspection_chart": _rate_chart("chart-inspections", _("各检查整改完成率"), data.inspections),
-        "category_chart": _rate_chart("chart-categories", _("各问题类别整改完成率"), data.categories),
-        "department_chart": _rate_chart("chart-departments", _("责任单位整改完成率排名"), data.departments),
-        "leader_chart": _rate_chart("chart-leaders", _("各责任领导分管措施整改完成率"), data.leaders),
-        "trend_chart": _trend_chart(data.trend),
+        "inspection_chart": _rate_chart("chart-inspections", _("各检查整改完成率"), breakdowns.inspections),
+        "category_chart": _rate_chart("chart-categories", _("各问题类别整改完成率"), breakdowns.categories),
+        "department_chart": _rate_chart("chart-departments", _("责任单位整改完成率排名"), breakdowns.departments),
+        "leader_chart": _rate_chart("chart-leaders", _("各责任领导分管措施整改完成率"), breakdowns.leaders),
+        "trend_chart": _trend_chart(breakdowns.trend),
         "trend_table": [
             {
                 "day": s.day,
@@ -342,12 +372,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 "completion_rate": _rate_text(s.completion_rate),
                 "sign_off_rate": _rate_text(s.sign_off_rate),
             }
-            for s in _weekly(data.trend)
+            for s in _weekly(breakdowns.trend)
         ],
-        "today": today,
-        "recompute_next": request.get_full_path(),
     }
-    return render(request, "dashboards/dashboard.html", context)
+    return render_to_string("dashboards/_breakdowns.html", context)
 
 
 @login_required

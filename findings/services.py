@@ -58,6 +58,11 @@ def inspection_feedback_date_check(*, inspection: Inspection, feedback_date: dat
     """
     if inspection.pk is None or feedback_date is None:
         return
+    # Read from the database: a ModelForm has already put the new date on the instance. An
+    # unchanged date is no move, so fixing a title never trips over measures imported with
+    # earlier deadlines.
+    if Inspection.objects.filter(pk=inspection.pk, feedback_date=feedback_date).exists():
+        return
     # Through the reverse relation: findings sits below measures and does not import it.
     early = inspection.measures.filter(deadline__lt=feedback_date).count()  # type: ignore[attr-defined]
     if early:

@@ -1,3 +1,5 @@
+import contextlib
+
 import pytest
 from django.utils import translation
 
@@ -44,6 +46,24 @@ def auditor_user(db):
 def fast_password_hashing(settings):
     # The default hasher costs ~0.7 s per user on these machines; tests need no strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def cache_of_this_test_only(settings, request):
+    # Each test its own empty cache: the shared one (Redis under CI, a folder otherwise)
+    # would carry a cached dashboard or a queued-recompute mark from one test into the next.
+    # Same process, so the live server of the browser tests shares it.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": request.node.nodeid,
+        }
+    }
+    yield
+    from django.core.cache import cache
+
+    with contextlib.suppress(Exception):  # a test may have pointed the cache at a server that is down
+        cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -119,6 +119,23 @@ def test_office_cannot_move_the_feedback_date_past_measures_deadlines(client, of
     assert (inspection.title, inspection.feedback_date) == ("市委第一巡察组巡察", dt.date(2022, 1, 10))
 
 
+def test_office_fixes_a_title_even_when_older_measures_end_before_the_feedback_date(client, office_user):
+    # Imported ledgers hold such measures; the date is not being moved, so nothing is refused.
+    inspection = InspectionFactory(title="市委第一巡察组巡查", feedback_date=dt.date(2022, 4, 1))
+    finding = FindingFactory(category__inspection=inspection, inspection=inspection)
+    Measure.objects.filter(pk=MeasureFactory(finding=finding).pk).update(deadline=dt.date(2022, 3, 31))
+    client.force_login(office_user)
+
+    response = client.post(
+        reverse("findings:inspection_edit", args=[inspection.pk]),
+        {"kind": "patrol", "title": "市委第一巡察组巡察", "feedback_date": "2022-04-01", "deadline": "2022-06-30"},
+    )
+
+    assert response.status_code == 302
+    inspection.refresh_from_db()
+    assert inspection.title == "市委第一巡察组巡察"
+
+
 def test_office_moves_a_finding_and_its_measures_follow(client, office_user):
     finding = FindingFactory()
     new_category = CategoryFactory(inspection=finding.inspection)

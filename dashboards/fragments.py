@@ -1,0 +1,72 @@
+"""Rendered parts of the whole-bureau dashboard, kept in the shared cache until the figures
+they show change.
+
+The breakdowns, charts and trend of /dashboard/ for the whole bureau come from the Figure
+and DailySnapshot rows alone, which change only when the recompute job runs, and every run
+stamps every figure with a new computed_at. So a fragment rendered from them is keyed by
+the headline's computed_at (with the language, the day and the page's scope) and stays
+right until the next run; building it was most of the page's time at a million measures
+(the queries for some hundred breakdown rows, their links, cells and charts).
+
+What the figures do not hold is the names: an inspection renamed, a category moved or a
+leader's title changed show on the page with no recompute. Those saves replace the names
+version (a random token in the cache, set after their commit), and a fragment is served
+only with the token it was rendered under. The token is read before the database is, so a
+rename committed meanwhile can only make a fresh fragment look stale, never the reverse.
+
+The cache is shared by every web process (Redis in production: see the deploy checks), and
+losing it costs only speed: when it is unreachable the page renders everything itself.
+A rename made while the cache is unreachable shows at the next recompute, which every
+change and the beat tick bring within minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+
+from django.core.cache import cache
+from django.utils.safestring import SafeString, mark_safe
+
+logger = logging.getLogger(__name__)
+
+NAMES_VERSION_KEY = "dashboards:names-version"
+FRAGMENT_KEY_PREFIX = "dashboards:fragment"
+# A recompute every ten minutes replaces every key; this only bounds what the cache holds
+# after the figures stop being recomputed.
+FRAGMENT_TIMEOUT_SECONDS = 6 * 3600
+
+
+def fragment_key(parts: Iterable[object]) -> str:
+    return ":".join([FRAGMENT_KEY_PREFIX, *(str(p) for p in parts)])
+
+
+def cached_fragment(parts: Iterable[object], render: Callable[[], str]) -> SafeString:
+    """The HTML `render` returns, from the cache when it was rendered under these key parts
+    and the current names version. `render` must depend on nothing but the parts, the
+    figures and the names."""
+    key = fragment_key(parts)
+    try:
+        found = cache.get_many([NAMES_VERSION_KEY, key])
+    except Exception as exc:  # whatever the cache's client raises when its server is down
+        logger.warning("Dashboard cache unreachable (%s); rendering without it.", exc)
+        return mark_safe(render())  # noqa: S308 (render returns template output)
+    names_version = found.get(NAMES_VERSION_KEY)
+    cached = found.get(key)
+    if cached is not None and cached[0] == names_version:
+        return mark_safe(cached[1])  # noqa: S308 (stored from template output below)
+    html = str(render())
+    try:
+        cache.set(key, (names_version, html), timeout=FRAGMENT_TIMEOUT_SECONDS)
+    except Exception as exc:
+        logger.warning("Dashboard fragment not cached (%s).", exc)
+    return mark_safe(html)  # noqa: S308 (template output)
+
+
+def names_changed() -> None:
+    """Retire every cached fragment: a name they show has changed. Call after the commit."""
+    try:
+        cache.set(NAMES_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    except Exception as exc:
+        logger.warning("Dashboard names version not updated (%s); the next recompute refreshes the page.", exc)
