@@ -15,7 +15,8 @@ loopback) and one Celery worker (so every change queues a real recompute), and p
 - an auditor (1): export the whole ledger as CSV.
 
 Each person waits a random 1–5 s between actions (--think; a person reads a page before
-the next click, and `--think 0.5 2` makes a harsher run), logs in through the login form
+the next click, and `--think 0.5 2` makes a harsher run), starts after one such pause (so
+the fifty arrive over the first seconds rather than in one burst), logs in through the login form
 first, and sends every write with the version it read (optimistic locking), so two
 people acting on one measure get 409 for the second: counted as conflicts, not errors.
 
@@ -400,6 +401,10 @@ class Person(threading.Thread):
 
     def run(self) -> None:
         turn = getattr(self, f"{self.role}_turn")
+        # Arrive like people do, over the first pause, not all fifty in the same millisecond:
+        # without this the run's first half second (every staff member's first status change
+        # at once, on workers that have not served those pages yet) was most of the p95.
+        time.sleep(self.rng.uniform(0.0, self.args.think[1]))
         while time.monotonic() < self.deadline:
             turn()
             pause = self.rng.uniform(*self.args.think)
