@@ -4,7 +4,8 @@ import itertools
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import BooleanField, F, Func, Q, QuerySet
 from django.forms.utils import flatatt
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -105,6 +106,17 @@ class IdFilter(django_filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+class EqualsAny(Func):
+    """`value = ANY(array)` (PostgreSQL), a condition an index can answer."""
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+        value, value_params = compiler.compile(self.source_expressions[0])
+        array, array_params = compiler.compile(self.source_expressions[1])
+        return f"{value} = ANY({array})", (*value_params, *array_params)
+
+
 class MeasureFilter(django_filters.FilterSet):
     inspection = django_filters.ModelChoiceFilter(
         label=_("检查"),
@@ -165,13 +177,21 @@ class MeasureFilter(django_filters.FilterSet):
             return queryset
         # The finding's description is matched through a subquery, not a join: an OR across
         # the join scanned and joined the whole ledger (3 s at a million measures).
-        finding_ids = Finding.objects.filter(description__icontains=value).values("id")
+        finding_ids = Finding.objects.filter(description__icontains=value).order_by().values("id")
         if any(self.data.get(name) not in (None, "", "false") for name in NARROWING_FILTERS):
             # Another filter already picks a few thousand rows by index; testing the text
             # on just those is cheapest.
             return queryset.filter(Q(text__icontains=value) | Q(finding_id__in=finding_ids))
-        # The text alone: start from the trigram indexes (PostgreSQL, migration dashboards
-        # 0003) and unite the two sets, so only matching rows are read.
+        if connection.vendor == "postgresql":
+            # The text alone: `finding_id = ANY(ARRAY(…))` is an index condition, so
+            # PostgreSQL ORs the trigram scan of the text (migration dashboards 0003) and
+            # the finding_id index into one bitmap and reads each matching row once. The
+            # union of two id sets it replaces was re-joined to the ledger by a scan of
+            # every measure: 636 ms for a word in 3% of a million rows, now about 150.
+            from django.contrib.postgres.expressions import ArraySubquery
+
+            return queryset.filter(Q(text__icontains=value) | EqualsAny(F("finding_id"), ArraySubquery(finding_ids)))
+        # Elsewhere (SQLite: no trigram index, every row is read anyway) unite the two sets.
         matches = (
             Measure.objects.filter(text__icontains=value)
             .order_by()

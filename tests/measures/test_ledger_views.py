@@ -101,6 +101,24 @@ def test_text_search_matches_finding_and_measure_text(client, auditor_user):
     assert client.get(reverse("measures:ledger"), {"q": "低保"}).context["page"].paginator.count == 1
 
 
+def test_text_search_counts_a_measure_matching_both_ways_once_within_what_the_user_may_see(
+    client, staff_user, department, other_department
+):
+    by_text = MeasureFactory(text="养老服务补贴发放核查", lead_department=department)
+    by_finding = MeasureFactory(finding__description="养老服务机构监管不到位", lead_department=department)
+    both = MeasureFactory(text="提升养老服务质量", finding=by_finding.finding, lead_department=department)
+    latin = MeasureFactory(text="建立 ABC 评估制度", lead_department=department)
+    MeasureFactory(text="养老服务,另一单位牵头", lead_department=other_department)
+    MeasureFactory(text="低保审核", lead_department=department)
+    client.force_login(staff_user)
+
+    page = client.get(reverse("measures:ledger"), {"q": "养老服务"}).context["page"]
+    assert page.paginator.count == 3
+    assert {m.pk for m in page.object_list} == {by_text.pk, by_finding.pk, both.pk}
+    page = client.get(reverse("measures:ledger"), {"q": "abc"}).context["page"]
+    assert [m.pk for m in page.object_list] == [latin.pk]
+
+
 def test_anonymous_user_is_sent_to_login(client):
     response = client.get(reverse("measures:ledger"))
     assert response.status_code == 302 and reverse("login") in response["Location"]
