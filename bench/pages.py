@@ -44,11 +44,16 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
 
 from accounts.models import Role, User  # noqa: E402
+from dashboards.fragments import names_changed  # noqa: E402
 from dashboards.models import Figure, ScopeKind  # noqa: E402
 from findings.models import Inspection  # noqa: E402
 from measures.models import Measure  # noqa: E402
 
 TARGETS_MS = {"dashboard": 50.0, "ledger": 150.0}
+# The whole-bureau dashboard keeps its breakdowns rendered until the figures change, and the
+# recompute job renders them for the new figures (dashboards.breakdowns); this row times a
+# view that finds nothing kept: the first after a rename, or with the cache unreachable.
+FIRST_VIEW_LABEL = "dashboard (bureau, nothing cached)"
 
 
 class DatabaseTimer:
@@ -86,6 +91,7 @@ def pages() -> list[tuple[str, str, str]]:
     inspection = Inspection.objects.order_by("-feedback_date", "-id").values_list("id", flat=True).first() or 0
     return [
         ("dashboard", "dashboard (whole bureau)", "/dashboard/"),
+        ("dashboard", FIRST_VIEW_LABEL, "/dashboard/"),
         ("dashboard", "dashboard (one department)", f"/dashboard/?department={department}"),
         ("dashboard", "dashboard of one inspection", f"/dashboard/inspections/{inspection}/"),
         ("ledger", "ledger, no filter", "/ledger/"),
@@ -102,19 +108,24 @@ def pages() -> list[tuple[str, str, str]]:
     ]
 
 
-def measure(client: Client, url: str, runs: int, warmup: int) -> dict[str, float]:
+def measure(client: Client, url: str, runs: int, warmup: int, *, uncached: bool = False) -> dict[str, float]:
     for _ in range(warmup):
         response = client.get(url, secure=True)
         if response.status_code != 200:
             raise SystemExit(f"{url}: HTTP {response.status_code}")
     wall, db = [], []
     for _ in range(runs):
+        if uncached:
+            # What a view finds after a rename retired the kept breakdowns: nothing.
+            names_changed()
         timer = DatabaseTimer()
         with connection.execute_wrapper(timer):
             started = time.perf_counter()
             response = client.get(url, secure=True)
             wall.append((time.perf_counter() - started) * 1000)
         db.append(timer.seconds * 1000)
+    if uncached:
+        names_changed()
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url, secure=True)
     return {
@@ -162,7 +173,7 @@ def main() -> None:
     for kind, label, url in pages():
         if args.only not in label:
             continue
-        result = measure(client, url, args.runs, args.warmup)
+        result = measure(client, url, args.runs, args.warmup, uncached=label == FIRST_VIEW_LABEL)
         target = TARGETS_MS[kind]
         ok = result["median"] < target
         failed |= not ok

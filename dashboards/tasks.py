@@ -10,7 +10,9 @@ import logging
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
 
+from dashboards.breakdowns import warm_bureau_breakdowns
 from dashboards.reminders import reminders_send
 from dashboards.services import figures_recompute
 
@@ -51,11 +53,21 @@ def recompute_figures(self, triggered: bool = False) -> dict[str, object]:
     # another run, since this one may already have read past it.
     cache.delete(RECOMPUTE_QUEUED_KEY)
     result = figures_recompute()
+    if not result.skipped:
+        warm_dashboard()
     if result.skipped and triggered:
         # Another run held the lock and may have started before the change that triggered
         # us; try again shortly rather than wait for the next beat tick.
         raise self.retry(countdown=max(settings.RECOMPUTE_DEBOUNCE_SECONDS, 5))
     return result.as_dict()
+
+
+def warm_dashboard() -> None:
+    """Render the new figures' dashboard into the cache, so no leader waits for it."""
+    try:
+        warm_bureau_breakdowns(timezone.localdate())
+    except Exception:  # the figures are written; a page renders them itself if this fails
+        logger.exception("Dashboard not pre-rendered after the recompute.")
 
 
 @shared_task(ignore_result=True)

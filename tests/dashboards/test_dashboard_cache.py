@@ -7,7 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from dashboards.fragments import NAMES_VERSION_KEY
+from dashboards import tasks
+from dashboards.fragments import NAMES_VERSION_KEY, names_changed
 from dashboards.services import figures_recompute
 from measures.models import Measure, MeasureStatus
 from tests.dashboards.conftest import status_fields
@@ -126,3 +127,20 @@ def test_with_the_cache_unreachable_the_page_renders_everything_itself(client, l
     }
     html, _ = get(client)
     assert breakdowns(html) == breakdowns(cached)
+
+
+def test_the_recompute_job_renders_the_page_in_every_language_before_anyone_asks(client, leader_user):
+    build_ledger(**SMALL)
+    tasks.recompute_figures.run()
+    client.force_login(leader_user)
+    warm = {}
+    for language in ("zh-hans", "en"):
+        client.post(reverse("set_language"), {"language": language, "next": DASHBOARD})
+        warm[language] = get(client)
+    names_changed()  # the same views with nothing kept
+    for language in ("zh-hans", "en"):
+        client.post(reverse("set_language"), {"language": language, "next": DASHBOARD})
+        cold, cold_queries = get(client)
+        html, queries = warm[language]
+        assert breakdowns(html) == breakdowns(cold)
+        assert queries <= cold_queries - 7, language
