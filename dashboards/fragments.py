@@ -17,7 +17,8 @@ rename committed meanwhile can only make a fresh fragment look stale, never the 
 The cache is shared by every web process (Redis in production: see the deploy checks), and
 losing it costs only speed: when it is unreachable the page renders everything itself.
 A rename made while the cache is unreachable shows at the next recompute, which every
-change and the beat tick bring within minutes.
+change and the beat tick bring within minutes; so do the inspections and categories an
+import creates in bulk (no save signals), with the recompute its new measures queue.
 """
 
 from __future__ import annotations
