@@ -45,7 +45,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Concat, NullIf, RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from measures.models import Evidence, Measure, MeasureStatus, ProgressReport
 
@@ -677,6 +677,7 @@ HISTORY_HEADERS = [
     gettext_lazy("新值"),
     gettext_lazy("操作人"),
     gettext_lazy("时间"),
+    gettext_lazy("配合单位"),
 ]
 # Bookkeeping, not content: a version bump alone is not a change an auditor reads.
 _HISTORY_SKIPPED = {"id", "version", "created_at", "updated_at"}
@@ -701,7 +702,11 @@ class _HistoryDisplay:
             pk: full_name or username
             for pk, full_name, username in User.objects.values_list("id", "full_name", "username")
         }
-        self.departments = dict(Department.objects.values_list("id", "name"))
+        departments = Department.objects.order_by("order", "name").values_list("id", "name")
+        self.departments = dict(departments)
+        # Position in the departments' own order (order, then name as the database collates
+        # it), so a list of them reads as it does on the pages.
+        self.department_rank = {pk: rank for rank, pk in enumerate(self.departments)}
 
     def value(self, field: Any, raw: Any) -> str:
         if raw is None or raw == "":
@@ -728,6 +733,11 @@ class _HistoryDisplay:
     def who(self, user_id: int | None) -> str:
         return self.users.get(user_id, "") if user_id else ""
 
+    def department_list(self, department_ids: Iterable[int]) -> str:
+        unknown = len(self.department_rank)  # a department deleted since: last, by id
+        ordered = sorted(department_ids, key=lambda pk: (self.department_rank.get(pk, unknown), pk))
+        return pgettext("list separator", "、").join(self.departments.get(pk, str(pk)) for pk in ordered)
+
 
 def _measure_label_subquery(measure_ref: str) -> Subquery:
     from django.db.models.functions import Cast
@@ -749,6 +759,33 @@ def _measure_label_subquery(measure_ref: str) -> Subquery:
     return Subquery(label, output_field=CharField())
 
 
+def _with_assisting_departments(
+    records: Iterator[dict[str, Any]], records_qs: QuerySet[Any]
+) -> Iterator[dict[str, Any]]:
+    """The measures' history records, each with the ids of its assisting departments under
+    "assisting".
+
+    The departments come from one more query, streamed beside the records in the records' own
+    order (history_id breaks ties), so each record's links are next in line: a fixed number of
+    queries and one record's set in memory, however long the history.
+    """
+    snapshot = Measure.history.model.assisting_departments.model  # type: ignore[attr-defined]
+    links = (
+        snapshot.objects.filter(history__in=records_qs.values("pk"))
+        .order_by("history__id", "history__history_date", "history_id")
+        .values_list("history_id", "department_id")
+        .iterator(chunk_size=ROWS_PER_CHUNK)
+    )
+    link = next(links, None)
+    for record in records:
+        department_ids = []
+        while link is not None and link[0] == record["history_id"]:
+            department_ids.append(link[1])
+            link = next(links, None)
+        record["assisting"] = department_ids
+        yield record
+
+
 def _history_changes(
     records: Iterator[dict[str, Any]],
     *,
@@ -757,11 +794,17 @@ def _history_changes(
     created: Any,
     deleted: Any,
     since: datetime | None,
-) -> Iterator[tuple[int, datetime, list[str]]]:
-    """(measure id, when, row) for each field that changed between consecutive records of
-    the same object; records arrive ordered by object then time, so only the previous one is
-    kept in memory."""
+) -> Iterator[tuple[int, datetime, list[str] | None, str | None]]:
+    """(measure id, when, row, None) for each field that changed between consecutive records
+    of the same object; records arrive ordered by object then time, so only the previous one
+    is kept in memory.
+
+    Records that carry their assisting departments (the measures' own) also yield
+    (measure id, when, None, their names) first, even when nothing shown changed or they fall
+    before `since`: `history_rows` stamps every row of the measure with the set as of its time.
+    """
     previous: dict[str, Any] | None = None
+    assisting_label = str(Measure._meta.get_field("assisting_departments").verbose_name)
     for record in records:
         same_object = previous is not None and previous["id"] == record["id"]
         when = record["history_date"]
@@ -776,7 +819,18 @@ def _history_changes(
                 old, new = previous[field.attname], record[field.attname]
                 if old != new:
                     rows.append([str(field.verbose_name), display.value(field, old), display.value(field, new)])
+            if "assisting" in record and set(previous["assisting"]) != set(record["assisting"]):
+                # A change to them alone is a change on record (a history row of its own).
+                rows.append(
+                    [
+                        assisting_label,
+                        display.department_list(previous["assisting"]),
+                        display.department_list(record["assisting"]),
+                    ]
+                )
         previous = record
+        if "assisting" in record:
+            yield (record["measure_ref"], when, None, display.department_list(record["assisting"]))
         if since is not None and when < since:
             continue
         for field_name, old_value, new_value in rows:
@@ -791,6 +845,7 @@ def _history_changes(
                     display.who(record["history_user_id"]),
                     timezone.localtime(when).strftime("%Y-%m-%d %H:%M:%S"),
                 ],
+                None,
             )
 
 
@@ -802,7 +857,8 @@ def history_rows(
     until: datetime | None = None,
 ) -> Iterator[list[str]]:
     """Every recorded change of measures and of their progress, evidence and extensions:
-    (措施, 字段, 原值, 新值, 操作人, 时间), grouped by measure and in time order within it.
+    (措施, 字段, 原值, 新值, 操作人, 时间, 配合单位), grouped by measure and in time order within
+    it; 配合单位 is the measure's assisting departments as of the row.
 
     `measure_ids` limits the output to those measures (None: all, deleted ones included).
     Memory is bounded by one object's history: four ordered streams merged by measure id.
@@ -835,12 +891,15 @@ def history_rows(
                 *(f.attname for f in fields),
                 "measure_ref",
                 "label",
+                "history_id",
                 "history_type",
                 "history_date",
                 "history_user_id",
             )
             .iterator(chunk_size=ROWS_PER_CHUNK)
         )
+        if model is Measure:
+            records = _with_assisting_departments(records, qs)
         return _history_changes(records, fields=fields, display=display, created=created, deleted=deleted, since=since)
 
     measures = stream(
@@ -868,15 +927,25 @@ def history_rows(
         (_("删除延期申请"), lambda r: f"{r['old_deadline'].isoformat()} → {r['new_deadline'].isoformat()}"),
     )
     merged = heapq.merge(measures, progress, evidence, extensions, key=lambda item: item[0])
-    batch: list[tuple[int, datetime, list[str]]] = []
+
+    def in_time_order(batch: list[tuple[int, datetime, list[str] | None, str | None]]) -> Iterator[list[str]]:
+        # A stable sort: a measure record's set comes before its own rows and before rows of
+        # the same instant from the other histories (merged after the measures').
+        batch.sort(key=lambda entry: entry[1])
+        assisting = ""
+        for _measure_id, _when, row, departments in batch:
+            if departments is not None:
+                assisting = departments
+            elif row is not None:
+                yield [*row, assisting]
+
+    batch: list[tuple[int, datetime, list[str] | None, str | None]] = []
     for item in merged:
         if batch and batch[0][0] != item[0]:
-            batch.sort(key=lambda entry: entry[1])
-            yield from (entry[2] for entry in batch)
+            yield from in_time_order(batch)
             batch = []
         batch.append(item)
-    batch.sort(key=lambda entry: entry[1])
-    yield from (entry[2] for entry in batch)
+    yield from in_time_order(batch)
 
 
 def history_csv(

@@ -969,15 +969,15 @@ def _plan_update(
     if not shown:
         counts["measures_unchanged"] += 1
         return
-    if changed:
+    if changed or new_assisting:
         counts["measures_updated"] += 1
+        # New assisting departments alone move the version too, as in measure_update: a
+        # concurrent editor learns something changed, and the row saved with the new version
+        # is the history row that carries the new set.
         measure.version += 1
         measure.updated_at = now
         changed += ["version", "updated_at"]
         plan.updated_measures.append((measure, changed, new_assisting, progress))
-    elif new_assisting:
-        counts["measures_updated"] += 1
-        plan.updated_measures.append((measure, [], new_assisting, progress))
     elif progress:
         plan.progress_only.append((measure, progress))
     plan.changes.append(
@@ -1094,8 +1094,7 @@ def import_apply(*, pending: PendingImport, user: User) -> ImportResult:
 
     by_fields: dict[tuple[str, ...], list[Measure]] = {}
     for measure, fields, _a, _p in plan.updated_measures:
-        if fields:
-            by_fields.setdefault(tuple(sorted(set(fields))), []).append(measure)
+        by_fields.setdefault(tuple(sorted(set(fields))), []).append(measure)
     for fields, group in by_fields.items():
         bulk_update_with_history(
             group,
@@ -1120,10 +1119,9 @@ def import_apply(*, pending: PendingImport, user: User) -> ImportResult:
     ]
     through.objects.bulk_create(links, ignore_conflicts=True)
     # The history rows just written (dated `now`) get the assisting departments as they now
-    # stand, as the services' rows do; bulk history copies no many-to-many itself. A row
-    # whose only change is a new assisting department has no history row to carry them.
+    # stand, as the services' rows do; bulk history copies no many-to-many itself.
     record_assisting_departments_in_history(
-        [m.pk for m, _k, _a, _p in plan.new_measures] + [m.pk for m, fields, _a, _p in plan.updated_measures if fields],
+        [m.pk for m, _k, _a, _p in plan.new_measures] + [m.pk for m, _f, _a, _p in plan.updated_measures],
         when=now,
     )
 

@@ -14,8 +14,10 @@ from openpyxl.utils import get_column_letter
 
 from measures import exports
 from measures.models import Evidence, Measure, MeasureStatus, ProgressReport
+from measures.services import measure_create, measure_update
 from tests.factories import (
     CategoryFactory,
+    DepartmentFactory,
     FindingFactory,
     InspectionFactory,
     MeasureFactory,
@@ -364,13 +366,50 @@ def test_history_export_lists_field_changes_with_who_and_when(client, office_use
     measure.save()
     client.force_login(auditor_user)
     rows = csv_rows(client.get(reverse("measures_io:history_export_csv")))
-    assert rows[0] == ["措施", "字段", "原值", "新值", "操作人", "时间"]
+    assert rows[0] == ["措施", "字段", "原值", "新值", "操作人", "时间", "配合单位"]
     changes = {(r[1], r[2], r[3]) for r in rows[1:]}
     assert ("整改措施", "原措施", "新措施") in changes
     assert ("状态", "未开始", "整改中") in changes
     assert ("创建措施", "", "原措施") in changes
     assert any(r[4] == office_user.display_name for r in rows[1:])
     assert all(r[0].startswith(measure.inspection.title) for r in rows[1:])
+
+
+def test_history_export_names_the_assisting_departments_as_of_each_row(client, office_user, auditor_user):
+    lead = DepartmentFactory(name="社会救助科", order=1)
+    # Department order first, then name: 养老服务科 after 办公室 though it sorts before by name.
+    first = DepartmentFactory(name="养老服务科", order=3)
+    second = DepartmentFactory(name="办公室", order=2)
+    measure = measure_create(
+        finding=FindingFactory(),
+        text="原措施",
+        lead_department=lead,
+        deadline=dt.date(2022, 6, 30),
+        assisting_departments=[first],
+    )
+    ProgressReport.objects.create(measure=measure, reported_on=dt.date(2022, 3, 1), text="已起草", author=office_user)
+    measure = measure_update(
+        measure_id=measure.pk, user=office_user, expected_version=1, assisting_departments=[first, second]
+    )
+    measure_update(measure_id=measure.pk, user=office_user, expected_version=2, text="新措施")
+    client.force_login(auditor_user)
+    rows = csv_rows(client.get(reverse("measures_io:history_export_csv")))
+    assert rows[0][-1] == "配合单位"
+    assert [(r[1], r[2], r[3], r[6]) for r in rows[1:]] == [
+        ("创建措施", "", "原措施", "养老服务科"),
+        # A progress report's history has no departments of its own: the measure's as of then.
+        ("新增整改进展", "", "2022-03-01 已起草", "养老服务科"),
+        # A change to the assisting departments alone is a row too.
+        ("配合单位", "养老服务科", "办公室、养老服务科", "办公室、养老服务科"),
+        ("整改措施", "原措施", "新措施", "办公室、养老服务科"),
+    ]
+
+    # Rows from a later date still name the departments recorded before it.
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    later = timezone.make_aware(dt.datetime.combine(tomorrow, dt.time(9)))
+    ProgressReport.history.filter(measure_id=measure.pk).update(history_date=later)
+    rows = csv_rows(client.get(reverse("measures_io:history_export_csv"), {"date_from": tomorrow.isoformat()}))
+    assert [(r[1], r[6]) for r in rows[1:]] == [("新增整改进展", "办公室、养老服务科")]
 
 
 def test_history_export_filters_by_inspection_and_date_and_staff_see_their_department(
@@ -450,13 +489,20 @@ def test_users_without_a_role_cannot_open_the_history_export_form(client, depart
 
 
 @pytest.mark.parametrize("n", [2, 20])
-def test_history_export_query_count_does_not_grow(client, auditor_user, department, n, django_assert_max_num_queries):
+def test_history_export_query_count_does_not_grow(
+    client, auditor_user, office_user, department, other_department, n, django_assert_max_num_queries
+):
     for i in range(n):
         measure = MeasureFactory(lead_department=department)
         measure.text = f"改{i}"
         measure.save()
+        measure_update(
+            measure_id=measure.pk, user=office_user, expected_version=1, assisting_departments=[other_department]
+        )
     client.force_login(auditor_user)
-    # session, user, role groups, users, departments, then one query per history table.
-    with django_assert_max_num_queries(9):
+    # session, user, role groups, users, departments, then one query per history table and
+    # one for the assisting departments of the measures' history rows.
+    with django_assert_max_num_queries(10):
         rows = csv_rows(client.get(reverse("measures_io:history_export_csv")))
-    assert len(rows) - 1 == 2 * n
+    assert len(rows) - 1 == 3 * n
+    assert {r[6] for r in rows[1:] if r[1] == "配合单位"} == {other_department.name}

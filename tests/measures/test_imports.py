@@ -210,6 +210,49 @@ def test_an_imported_measures_history_names_its_assisting_departments(
     assert [label for label, _old, _new in newest["changes"]] == ["整改措施"]
 
 
+def test_an_import_that_only_adds_assisting_departments_records_one_history_row(
+    client, office_user, department, other_department
+):
+    measure = MeasureFactory(lead_department=department, text="开展入户走访")
+    client.force_login(office_user)
+    rows = list(csv.reader(io.StringIO(export(client, "csv").decode("utf-8-sig"), newline="")))
+    rows[1][9] = f"{department.name}、{other_department.name}"  # 责任单位: lead, then assisting
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    edited = out.getvalue().encode("utf-8")
+    plan, pending = upload(client, "台账.csv", edited)
+    assert plan.problems == []
+    assert plan.counts["measures_updated"] == 1
+    (change,) = plan.changes
+    assert change.changes == [("配合单位", "", other_department.name)]
+    before = history_rows()
+    confirm(client, pending)
+
+    assert history_rows() == before + 1
+    measure.refresh_from_db()
+    assert list(measure.assisting_departments.all()) == [other_department]
+    assert measure.version == 2
+    newest = measure.history.first()
+    assert (newest.history_type, newest.history_user, newest.history_change_reason) == (
+        "~",
+        office_user,
+        "台账导入:台账.csv",
+    )
+    assert newest.version == 2
+    assert [d.department for d in newest.assisting_departments.all()] == [other_department]
+    assert measure_change_log(measure)[0]["changes"] == [("配合单位", "", other_department.name)]
+    history = client.get(reverse("measures_io:history_export_csv"))
+    lines = list(csv.reader(io.StringIO(b"".join(history.streaming_content).decode("utf-8-sig"), newline="")))
+    assert lines[-1][1:5] == ["配合单位", "", other_department.name, office_user.display_name]
+
+    # The same file again changes nothing, so it writes no history either.
+    plan, pending = upload(client, "台账.csv", edited)
+    assert plan.counts["measures_unchanged"] == 1
+    assert not plan.can_confirm
+    confirm(client, pending)
+    assert history_rows() == before + 1
+
+
 def test_utf8_with_and_without_bom_and_gb18030_are_detected():
     text = "整改措施,责任单位\n加强管理,办公室\n"
     assert imports.decode_csv(text.encode("utf-8")) == (text, "UTF-8")
