@@ -142,6 +142,35 @@ def test_the_lockout_ends_after_the_cool_off(client, staff_user):
     assert _login(client, staff_user.username, PASSWORD).status_code == 302
 
 
+def _spray(client, failures: int, ip: str = "10.0.0.9") -> None:
+    """`failures` wrong passwords from one address, a few per username: never the five
+    that lock one user at one address."""
+    per_username = settings.AXES_FAILURE_LIMIT - 1
+    for n in range(failures):
+        assert _login(client, f"guess{n // per_username}", "wrong", ip=ip).status_code == 200
+
+
+def test_one_address_trying_many_usernames_is_locked_out_with_its_own_message(client, staff_user):
+    limit = settings.LOGIN_ADDRESS_FAILURE_LIMIT
+    assert limit == 30
+    _spray(client, limit)
+    locked = _login(client, staff_user.username, PASSWORD, ip="10.0.0.9")
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in client.session
+    html = locked.content.decode()
+    assert 'data-testid="address-locked"' in html and "来自该地址的登录已暂时锁定" in html
+    # Another address is not affected; the cool-off ends it.
+    assert _login(client, staff_user.username, PASSWORD, ip="10.0.0.10").status_code == 302
+    client.logout()
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
+    assert _login(client, staff_user.username, PASSWORD, ip="10.0.0.9").status_code == 302
+
+
+def test_an_office_behind_one_address_keeps_logging_in_below_the_address_limit(client, staff_user):
+    _spray(client, settings.LOGIN_ADDRESS_FAILURE_LIMIT - 1)
+    assert _login(client, staff_user.username, PASSWORD, ip="10.0.0.9").status_code == 302
+
+
 def test_a_successful_login_clears_earlier_failures(client, staff_user):
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         _login(client, staff_user.username, "wrong")

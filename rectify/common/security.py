@@ -1,5 +1,5 @@
 """Security wiring that Django does not ship: the Content-Security-Policy header, the login
-throttle's backend and the client address it counts failures by.
+throttle's backend (with its limit per address) and the client address it counts failures by.
 
 The policy allows this site's own origin and nothing else: a bureau's intranet reaches no
 CDN, and an injected tag must not be able to load or send anything elsewhere. Every page's
@@ -11,8 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 from axes.backends import AxesStandaloneBackend
+from axes.exceptions import AxesBackendPermissionDenied
+from axes.models import AccessAttempt
 from django.conf import settings
+from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 CONTENT_SECURITY_POLICY = {
     "default-src": "'self'",
@@ -54,7 +58,27 @@ class LoginThrottleBackend(AxesStandaloneBackend):
     def authenticate(self, request: HttpRequest | None, *args: Any, **kwargs: Any) -> None:
         if request is None:
             return None
+        if address_failures(client_ip(request)) >= settings.LOGIN_ADDRESS_FAILURE_LIMIT:
+            # As axes does for a locked pair: the middleware turns the flag into the lockout
+            # page, which reads the second flag to say it is this address that is locked.
+            request.axes_locked_out = True  # type: ignore[attr-defined]
+            request.login_address_locked = True  # type: ignore[attr-defined]
+            raise AxesBackendPermissionDenied("Too many failed logins from this address.")
         return super().authenticate(request, *args, **kwargs)
+
+
+def address_failures(address: str) -> int:
+    """Failed logins from this address within the cool-off, summed over every username.
+
+    django-axes counts per (username, address) pair only; one address trying a few
+    passwords on each of many accounts would never reach its limit. Its own records hold
+    the counts: one row per username, user agent and address, expired after the cool-off.
+    """
+    since = timezone.now() - settings.AXES_COOLOFF_TIME
+    failures = AccessAttempt.objects.filter(ip_address=address, attempt_time__gte=since).aggregate(
+        n=Sum("failures_since_start")
+    )["n"]
+    return failures or 0
 
 
 def client_ip(request: HttpRequest) -> str:
