@@ -614,7 +614,11 @@ def main() -> int:
             stdout=server_log,
             stderr=subprocess.STDOUT,
         ),
-        *[
+    ]
+    if not args.no_worker:
+        # Started only when wanted: a worker built and then left out of `servers` would
+        # outlive the run (it did, once: a --no-worker run left one behind).
+        servers.append(
             subprocess.Popen(
                 [
                     str(VENV_BIN / "celery"),
@@ -634,8 +638,7 @@ def main() -> int:
                 stdout=server_log,
                 stderr=subprocess.STDOUT,
             )
-        ][: 0 if args.no_worker else 1],
-    ]
+        )
     ok = False
     results = Results()
     try:
