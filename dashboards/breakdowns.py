@@ -267,8 +267,9 @@ def bureau_breakdowns(data: Dashboard, ledger: LedgerLinks, links: dict[str, str
     computed_at = data.headline.computed_at.isoformat() if data.headline else "none"
     selected = data.selected_inspection.pk if data.selected_inspection else "all"
     return cached_fragment(
-        ("dashboard", selected, translation.get_language(), today.isoformat(), computed_at),
+        ("dashboard", selected, translation.get_language()),
         lambda: breakdowns_html(data, ledger, [], links, today),
+        rendered_from=(computed_at, today.isoformat()),
     )
 
 

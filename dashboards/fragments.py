@@ -3,9 +3,9 @@ they show change.
 
 The breakdowns, charts and trend of /dashboard/ for the whole bureau come from the Figure
 and DailySnapshot rows alone, which change only when the recompute job runs, and every run
-stamps every figure with a new computed_at. So a fragment rendered from them is keyed by
-the headline's computed_at (with the language, the day and the page's scope) and stays
-right until the next run; building it was most of the page's time at a million measures
+stamps every figure with a new computed_at. So a fragment rendered from them, kept per
+page variant and language, stays right as long as the headline's computed_at and the day
+are those it was rendered from; building it was most of the page's time at a million measures
 (the queries for some hundred breakdown rows, their links, cells and charts).
 
 What the figures do not hold is the names: an inspection renamed, a category moved or a
@@ -34,32 +34,33 @@ logger = logging.getLogger(__name__)
 
 NAMES_VERSION_KEY = "dashboards:names-version"
 FRAGMENT_KEY_PREFIX = "dashboards:fragment"
-# A recompute every ten minutes replaces every key; this only bounds what the cache holds
-# after the figures stop being recomputed.
-FRAGMENT_TIMEOUT_SECONDS = 6 * 3600
+# Each new rendering replaces the last under the same key, so the cache holds one fragment
+# per page variant (and language) whatever the number of recomputes; this only bounds how
+# long a variant nobody opens any more is kept.
+FRAGMENT_TIMEOUT_SECONDS = 3600
 
 
 def fragment_key(parts: Iterable[object]) -> str:
     return ":".join([FRAGMENT_KEY_PREFIX, *(str(p) for p in parts)])
 
 
-def cached_fragment(parts: Iterable[object], render: Callable[[], str]) -> SafeString:
-    """The HTML `render` returns, from the cache when it was rendered under these key parts
-    and the current names version. `render` must depend on nothing but the parts, the
-    figures and the names."""
+def cached_fragment(parts: Iterable[object], render: Callable[[], str], *, rendered_from: tuple) -> SafeString:
+    """The HTML `render` returns, from the cache when the page variant named by `parts` was
+    last rendered from the same data (`rendered_from`: the figures' computed_at, the day)
+    under the current names version. `render` must depend on nothing but these."""
     key = fragment_key(parts)
     try:
         found = cache.get_many([NAMES_VERSION_KEY, key])
     except Exception as exc:  # whatever the cache's client raises when its server is down
         logger.warning("Dashboard cache unreachable (%s); rendering without it.", exc)
         return mark_safe(render())  # noqa: S308 (render returns template output)
-    names_version = found.get(NAMES_VERSION_KEY)
+    stamp = (found.get(NAMES_VERSION_KEY), *rendered_from)
     cached = found.get(key)
-    if cached is not None and cached[0] == names_version:
+    if cached is not None and cached[0] == stamp:
         return mark_safe(cached[1])  # noqa: S308 (stored from template output below)
     html = str(render())
     try:
-        cache.set(key, (names_version, html), timeout=FRAGMENT_TIMEOUT_SECONDS)
+        cache.set(key, (stamp, html), timeout=FRAGMENT_TIMEOUT_SECONDS)
     except Exception as exc:
         logger.warning("Dashboard fragment not cached (%s).", exc)
     return mark_safe(html)  # noqa: S308 (template output)

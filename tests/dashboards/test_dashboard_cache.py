@@ -8,7 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from dashboards import tasks
-from dashboards.fragments import NAMES_VERSION_KEY, names_changed
+from dashboards.fragments import NAMES_VERSION_KEY, fragment_key, names_changed
+from dashboards.models import Figure, ScopeKind
 from dashboards.services import figures_recompute
 from measures.models import Measure, MeasureStatus
 from tests.dashboards.conftest import status_fields
@@ -144,3 +145,19 @@ def test_the_recompute_job_renders_the_page_in_every_language_before_anyone_asks
         html, queries = warm[language]
         assert breakdowns(html) == breakdowns(cold)
         assert queries <= cold_queries - 7, language
+
+
+def test_each_rendering_replaces_the_last_so_the_cache_holds_one_per_page(client, leader_user):
+    # Recomputes come every few seconds on a busy day; a key per computed_at would pile up
+    # a rendering per run until the timeout.
+    build_ledger(**SMALL)
+    client.force_login(leader_user)
+    key = fragment_key(("dashboard", "all", "zh-hans"))
+    get(client)
+    first_stamp, _html = cache.get(key)
+    figures_recompute()
+    get(client)
+    stamp, _html = cache.get(key)
+    assert stamp != first_stamp
+    headline = Figure.objects.get(scope_kind=ScopeKind.OVERALL, scope_id=0)
+    assert headline.computed_at.isoformat() in stamp
