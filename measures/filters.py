@@ -10,6 +10,7 @@ from django.forms.utils import flatatt
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
 from accounts.models import Department, Role, User
 from findings.models import Finding, Inspection
@@ -106,6 +107,17 @@ class IdFilter(django_filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+def ignored_filters(filterset: "MeasureFilter") -> str:
+    """The labels of the filters in the request that do not validate, for the page to name.
+
+    django-filter applies the filters that validate and leaves these out: a hand-edited
+    address, or a bookmark naming a department since removed, still lists by the rest."""
+    if not filterset.is_bound or filterset.is_valid():
+        return ""
+    form = filterset.form
+    return pgettext("list separator", "、").join(str(form.fields[name].label) for name in form.errors)
+
+
 class EqualsAny(Func):
     """`value = ANY(array)` (PostgreSQL), a condition an index can answer."""
 
@@ -178,7 +190,8 @@ class MeasureFilter(django_filters.FilterSet):
         # The finding's description is matched through a subquery, not a join: an OR across
         # the join scanned and joined the whole ledger (3 s at a million measures).
         finding_ids = Finding.objects.filter(description__icontains=value).order_by().values("id")
-        if any(self.data.get(name) not in (None, "", "false") for name in NARROWING_FILTERS):
+        # cleaned_data, not the raw data: a filter that did not validate narrows nothing.
+        if any(self.form.cleaned_data.get(name) not in (None, "", False) for name in NARROWING_FILTERS):
             # Another filter already picks a few thousand rows by index; testing the text
             # on just those is cheapest.
             return queryset.filter(Q(text__icontains=value) | Q(finding_id__in=finding_ids))

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from findings.models import Inspection
 from measures import exports, imports
-from measures.filters import MeasureFilter, RecentChoicesSelect
+from measures.filters import MeasureFilter, RecentChoicesSelect, ignored_filters
 from measures.models import Measure, PendingImport
 from measures.permissions import can_export, can_import, visible_measures
 from measures.selectors import ledger_default_order
@@ -95,14 +95,36 @@ def _require_export(request: HttpRequest) -> None:
         raise PermissionDenied
 
 
+class UnreadableFilters(Exception):
+    """The export's filters do not all validate: it would not be the rows asked for."""
+
+    def __init__(self, labels: str) -> None:
+        super().__init__(labels)
+        self.labels = labels
+
+
 def ledger_for_export(request: HttpRequest) -> QuerySet[Measure]:
-    """The ledger page's rows for this request: visibility, then the same filters and order."""
+    """The ledger page's rows for this request: visibility, then the same filters and order.
+
+    Unlike the page, which lists by the filters it can read and names the others, an export
+    with a filter that does not validate is refused (UnreadableFilters): a file handed to an
+    auditor must hold exactly the rows its filters say."""
     measures = visible_measures(request.user, Measure.objects.all())
     filterset = MeasureFilter(request.GET or None, queryset=measures, request=request)
-    rows = filterset.qs if filterset.is_bound and filterset.is_valid() else measures
+    labels = ignored_filters(filterset)
+    if labels:
+        raise UnreadableFilters(labels)
+    rows = filterset.qs if filterset.is_bound else measures
     if not request.GET.get("ordering"):
         rows = ledger_default_order(rows)
     return rows
+
+
+def _back_to_the_ledger(request: HttpRequest, refused: UnreadableFilters) -> HttpResponse:
+    messages.error(
+        request, _("筛选条件无效(%(fields)s),未导出。请在台账页修改筛选条件后再导出。") % {"fields": refused.labels}
+    )
+    return redirect(reverse("measures:ledger") + "?" + request.GET.urlencode())
 
 
 def ledger_csv_response(measures: QuerySet[Measure]) -> StreamingHttpResponse:
@@ -113,17 +135,25 @@ def ledger_csv_response(measures: QuerySet[Measure]) -> StreamingHttpResponse:
 
 
 @login_required
-def ledger_export_csv(request: HttpRequest) -> StreamingHttpResponse:
+def ledger_export_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     _require_export(request)
-    return ledger_csv_response(ledger_for_export(request))
+    try:
+        rows = ledger_for_export(request)
+    except UnreadableFilters as refused:
+        return _back_to_the_ledger(request, refused)
+    return ledger_csv_response(rows)
 
 
 @login_required
-def ledger_export_xlsx(request: HttpRequest) -> FileResponse:
+def ledger_export_xlsx(request: HttpRequest) -> HttpResponse | FileResponse:
     _require_export(request)
+    try:
+        rows = ledger_for_export(request)
+    except UnreadableFilters as refused:
+        return _back_to_the_ledger(request, refused)
     official = request.GET.get("layout") == "official"
     write = exports.ledger_xlsx_official if official else exports.ledger_xlsx
-    handle = exports.xlsx_to_tempfile(write, ledger_for_export(request))
+    handle = exports.xlsx_to_tempfile(write, rows)
     name = "整改台账(正式版式)" if official else "整改台账"
     response = FileResponse(handle, content_type=XLSX_TYPE)
     response["Content-Disposition"] = _attachment(f"{name}-{exports.today_stamp()}.xlsx")

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from findings.models import Finding
 from measures import services
-from measures.filters import MeasureFilter
+from measures.filters import MeasureFilter, ignored_filters
 from measures.forms import (
     BatchForm,
     DecisionForm,
@@ -58,7 +58,8 @@ def _measure_for(request: HttpRequest, measure_id: int, action: Action) -> Measu
 def ledger(request: HttpRequest) -> HttpResponse:
     measures = visible_measures(request.user, Measure.objects.all())
     filterset = MeasureFilter(request.GET or None, queryset=measures, request=request)
-    rows = filterset.qs if filterset.is_bound and filterset.is_valid() else measures
+    # The filters that validate apply, the others are named on the page (ignored_filters).
+    rows = filterset.qs if filterset.is_bound else measures
     if not request.GET.get("ordering"):
         rows = ledger_default_order(rows)
     page = Paginator(ledger_rows(rows), LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -71,6 +72,7 @@ def ledger(request: HttpRequest) -> HttpResponse:
         {
             "nav": "ledger",
             "filter": filterset,
+            "ignored_filters": ignored_filters(filterset),
             "page": page,
             "query": query.urlencode(),
             "can_batch_review": role == "leadership",

@@ -119,6 +119,45 @@ def test_text_search_counts_a_measure_matching_both_ways_once_within_what_the_us
     assert [m.pk for m in page.object_list] == [latin.pk]
 
 
+def test_a_filter_that_does_not_validate_is_named_and_the_others_still_apply(
+    client, auditor_user, department, other_department, office_user
+):
+    build_ledger(6, department, other_department, office_user)
+    client.force_login(auditor_user)
+    # A bookmark from before a department was removed, and a hand-edited date.
+    response = client.get(
+        reverse("measures:ledger"), {"department": department.pk, "overdue": "true", "deadline_after": "2026-13-01"}
+    )
+    rows = list(response.context["page"].object_list)
+    assert rows and all(m.lead_department_id == department.pk and m.is_overdue for m in rows)
+    html = response.content.decode()
+    assert 'data-testid="ignored-filters"' in html and "以下筛选条件无效,未生效:时限起" in html
+
+    gone = department.pk + other_department.pk + 100
+    response = client.get(reverse("measures:ledger"), {"department": gone, "overdue": "true"})
+    assert "未生效:责任单位" in response.content.decode()
+    assert response.context["page"].paginator.count == sum(1 for i in range(6) if i % 3 == 0)
+
+
+@pytest.mark.parametrize("export", ["measures_io:ledger_export_csv", "measures_io:ledger_export_xlsx"])
+def test_an_export_with_a_filter_that_does_not_validate_is_refused_back_on_the_ledger(
+    client, auditor_user, department, other_department, office_user, export
+):
+    build_ledger(2, department, other_department, office_user)
+    client.force_login(auditor_user)
+    query = {"department": department.pk, "deadline_before": "not a date"}
+    response = client.get(reverse(export), query)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("measures:ledger") + "?")
+    page = client.get(response["Location"])
+    html = page.content.decode()
+    assert "筛选条件无效(时限止),未导出" in html
+    assert "未生效:时限止" in html
+    # With the filters right the same export is a file.
+    query["deadline_before"] = "2099-12-31"
+    assert client.get(reverse(export), query).status_code == 200
+
+
 def test_anonymous_user_is_sent_to_login(client):
     response = client.get(reverse("measures:ledger"))
     assert response.status_code == 302 and reverse("login") in response["Location"]
