@@ -6,7 +6,9 @@ and measures.imports.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time
+from functools import wraps
 from typing import Any
 from urllib.parse import quote
 
@@ -134,23 +136,29 @@ def ledger_csv_response(measures: QuerySet[Measure]) -> StreamingHttpResponse:
     return response
 
 
-@login_required
-def ledger_export_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-    _require_export(request)
-    try:
-        rows = ledger_for_export(request)
-    except UnreadableFilters as refused:
-        return _back_to_the_ledger(request, refused)
-    return ledger_csv_response(rows)
+def _ledger_export(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """A ledger download: export permission checked, and refused filters sent back to the ledger."""
+
+    @login_required
+    @wraps(view)
+    def export(request: HttpRequest) -> HttpResponse:
+        _require_export(request)
+        try:
+            return view(request)
+        except UnreadableFilters as refused:
+            return _back_to_the_ledger(request, refused)
+
+    return export
 
 
-@login_required
-def ledger_export_xlsx(request: HttpRequest) -> HttpResponse | FileResponse:
-    _require_export(request)
-    try:
-        rows = ledger_for_export(request)
-    except UnreadableFilters as refused:
-        return _back_to_the_ledger(request, refused)
+@_ledger_export
+def ledger_export_csv(request: HttpRequest) -> StreamingHttpResponse:
+    return ledger_csv_response(ledger_for_export(request))
+
+
+@_ledger_export
+def ledger_export_xlsx(request: HttpRequest) -> FileResponse:
+    rows = ledger_for_export(request)
     official = request.GET.get("layout") == "official"
     write = exports.ledger_xlsx_official if official else exports.ledger_xlsx
     handle = exports.xlsx_to_tempfile(write, rows)
