@@ -61,7 +61,7 @@ def plain_copy_sql(measures: Any) -> str:
     from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Window
     from django.db.models.functions import RowNumber
 
-    from measures import exports
+    from ledgerio import exports
     from measures.models import Evidence, ProgressReport
 
     ordering = exports.export_order(measures)
@@ -125,7 +125,7 @@ def main() -> int:
     from django.test import Client
 
     from accounts.models import Role, User
-    from measures import exports
+    from ledgerio import exports
     from measures.models import Measure
     from measures.selectors import ledger_default_order
 

@@ -3,7 +3,7 @@ from decimal import Decimal
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from dashboards.rates import rate_percent
+from measures.rates import rate_percent
 
 
 class ScopeKind(models.TextChoices):

@@ -9,7 +9,7 @@ Two sources, chosen per scope:
   a few percent of the ledger, and the groups run on the (lead_department, …) indexes.
 
 Either way a breakdown row is a `Figure` (unsaved for live rows), so pages compute rates
-the one way `dashboards.rates` defines. Lists of measures (overdue, due soon, open) are
+the one way `measures.rates` defines. Lists of measures (overdue, due soon, open) are
 always live and always LIMITed; their totals come from the figures.
 
 Every function here issues a fixed number of queries; tests pin the page totals.

@@ -26,7 +26,6 @@ from kombu.exceptions import OperationalError as BrokerError
 from dashboards import charts
 from dashboards.breakdowns import LedgerLinks, breakdowns_html, bureau_breakdowns, link_rows, rate_chart, rate_text
 from dashboards.models import Figure
-from dashboards.rates import rate_percent
 from dashboards.selectors import (
     Dashboard,
     InspectionDashboard,
@@ -37,6 +36,7 @@ from dashboards.selectors import (
 )
 from findings.models import Inspection
 from measures.permissions import Action, can, dashboard_department, sees_everything
+from measures.rates import rate_percent
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Inspection, category and finding pages; the office edits them here, not only in admin.
 
-Permissions come from measures.permissions (the one place that decides); these views are
-the outer layer, so they may look upward for it.
+Only the office edits them: the capability is decided in accounts.roles, which knows roles
+and nothing about measures, so findings never imports measures.
 """
 
 from django.contrib import messages
@@ -14,15 +14,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
+from accounts.roles import Capability, has_capability
 from findings import services
 from findings.forms import CategoryForm, FindingForm, InspectionForm
 from findings.models import Category, Finding, Inspection
 from findings.selectors import inspection_for_page, inspections_for_list
-from measures.permissions import Action, can
 
 
 def _require_office(request: HttpRequest) -> None:
-    if not can(request.user, Action.EDIT_LEDGER):
+    if not has_capability(request.user, Capability.EDIT_LEDGER):
         raise PermissionDenied
 
 
@@ -32,7 +32,7 @@ def inspection_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "findings/inspection_list.html",
-        {"nav": "inspections", "page": page, "can_edit": can(request.user, Action.EDIT_LEDGER)},
+        {"nav": "inspections", "page": page, "can_edit": has_capability(request.user, Capability.EDIT_LEDGER)},
     )
 
 
@@ -45,7 +45,11 @@ def inspection_detail(request: HttpRequest, inspection_id: int) -> HttpResponse:
     return render(
         request,
         "findings/inspection_detail.html",
-        {"nav": "inspections", "inspection": inspection, "can_edit": can(request.user, Action.EDIT_LEDGER)},
+        {
+            "nav": "inspections",
+            "inspection": inspection,
+            "can_edit": has_capability(request.user, Capability.EDIT_LEDGER),
+        },
     )
 
 

@@ -12,7 +12,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
-from accounts.models import Department, Role, User
+from accounts.models import Department
+from accounts.roles import leaders
 from findings.models import Finding, Inspection
 from measures.models import OPEN_STATUSES, Measure, MeasureStatus
 
@@ -89,10 +90,6 @@ class RecentChoicesSelect(PlainSelect):
             return super().get_context(name, value, attrs)
         finally:
             self.choices = everything
-
-
-def leaders() -> QuerySet[User]:
-    return User.objects.filter(groups__name=Role.LEADERSHIP.value).order_by("full_name", "username")
 
 
 class IdFilter(django_filters.NumberFilter):

@@ -1,7 +1,9 @@
 """The one place that decides who may see or do what to which measure.
 
 Views, APIs, exports and templates all ask `can()` or `visible_measures()`; nothing
-re-implements a check inline. Roles are Django auth groups named after `Role` values.
+re-implements a check inline. Who holds which role, and what a role may do with no measure
+in question, is `accounts.roles`; this module adds the measure: its department, status and
+responsible leader.
 """
 
 from enum import StrEnum
@@ -11,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 
 from accounts.models import Role, User
+from accounts.roles import Capability, has_capability, is_leader, role_of
 from measures.models import COMPLETED_STATUSES, OPEN_STATUSES, Measure, MeasureStatus
 
 
@@ -26,27 +29,6 @@ class Action(StrEnum):
     RETURN_SIGNED_OFF = "return_signed_off"  # 退回已销号: the office undoes a sign-off, with a reason
     EDIT_LEDGER = "edit_ledger"  # create and edit inspections, categories, findings, measures
     RECOMPUTE_FIGURES = "recompute_figures"  # run the dashboards' recompute job now
-
-
-def role_of(user: User | AnonymousUser) -> Role | None:
-    """The user's role, read once per request object and kept on it."""
-    if not user.is_authenticated:
-        return None
-    cached = getattr(user, "_rectify_role", False)
-    if cached is not False:
-        return cached
-    role: Role | None
-    if user.is_superuser:
-        role = Role.OFFICE
-    else:
-        names = set(user.groups.values_list("name", flat=True))
-        # A user in several groups gets the strongest role: office > leadership > auditor > staff.
-        role = next(
-            (r for r in (Role.OFFICE, Role.LEADERSHIP, Role.AUDITOR, Role.STAFF) if r.value in names),
-            None,
-        )
-    user._rectify_role = role  # type: ignore[union-attr]
-    return role
 
 
 def _department_ids_of(measure: Measure) -> set[int]:
@@ -81,9 +63,9 @@ def can(user: User | AnonymousUser, action: Action, measure: Measure | None = No
     if role is None:
         return False
     if action == Action.RECOMPUTE_FIGURES:
-        return role == Role.OFFICE
+        return has_capability(user, Capability.RECOMPUTE_FIGURES)
     if action == Action.EDIT_LEDGER and measure is None:
-        return role == Role.OFFICE
+        return has_capability(user, Capability.EDIT_LEDGER)
     if measure is None:
         return False
     if action == Action.VIEW:
@@ -110,10 +92,10 @@ def can(user: User | AnonymousUser, action: Action, measure: Measure | None = No
             return False
         return role == Role.OFFICE or (role == Role.STAFF and is_own_department(user, measure))  # type: ignore[arg-type]
     if action == Action.DECIDE_EXTENSION:
-        return role == Role.LEADERSHIP and _is_responsible_leader(user, measure)  # type: ignore[arg-type]
+        return is_leader(user) and _is_responsible_leader(user, measure)  # type: ignore[arg-type]
     if action == Action.REVIEW:
         return (
-            role == Role.LEADERSHIP and status == MeasureStatus.COMPLETED and _is_responsible_leader(user, measure)  # type: ignore[arg-type]
+            is_leader(user) and status == MeasureStatus.COMPLETED and _is_responsible_leader(user, measure)  # type: ignore[arg-type]
         )
     if action == Action.SIGN_OFF:
         return role == Role.OFFICE and status == MeasureStatus.REVIEWED
@@ -135,7 +117,7 @@ def visible_measures(user: User | AnonymousUser, measures: QuerySet[Measure]) ->
 
 
 def sees_everything(user: User | AnonymousUser) -> bool:
-    return role_of(user) in (Role.OFFICE, Role.LEADERSHIP, Role.AUDITOR)
+    return has_capability(user, Capability.SEE_EVERYTHING)
 
 
 def dashboard_department(user: User | AnonymousUser, requested: int | None) -> int | None:
@@ -155,24 +137,24 @@ def dashboard_department(user: User | AnonymousUser, requested: int | None) -> i
 def can_export(user: User | AnonymousUser) -> bool:
     """Ledger and history exports: every role; what a user gets is cut by `visible_measures`,
     so staff export their own department's rows only."""
-    return role_of(user) is not None
+    return has_capability(user, Capability.EXPORT_LEDGER)
 
 
 def can_import(user: User | AnonymousUser) -> bool:
     """Importing a ledger creates and rewrites measures wholesale: the rectification office only."""
-    return role_of(user) == Role.OFFICE
+    return has_capability(user, Capability.IMPORT_LEDGER)
 
 
 def can_read_notice(user: User | AnonymousUser) -> bool:
     """An inspection's notice (整改落实情况通报) is written to be published: every role reads
     and downloads it."""
-    return role_of(user) is not None
+    return has_capability(user, Capability.READ_NOTICE)
 
 
 def can_edit_notice(user: User | AnonymousUser) -> bool:
     """Rewording a notice before it goes out is the rectification office's; the figures in it
     come from the ledger whoever edits."""
-    return role_of(user) == Role.OFFICE
+    return has_capability(user, Capability.EDIT_NOTICE)
 
 
 __all__ = [
@@ -184,7 +166,6 @@ __all__ = [
     "can_import",
     "can_read_notice",
     "dashboard_department",
-    "role_of",
     "sees_everything",
     "visible_measures",
 ]

@@ -27,7 +27,8 @@ from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
-from accounts.models import Department, Role, User
+from accounts.models import Department, User
+from accounts.roles import is_leader
 from findings.models import Finding
 from findings.services import earliest_allowed_deadline
 from measures.evidence_types import EvidenceFileError, evidence_type_of
@@ -41,7 +42,7 @@ from measures.models import (
     MeasureStatus,
     ProgressReport,
 )
-from measures.permissions import Action, can, role_of
+from measures.permissions import Action, can
 from measures.signals import ledger_changed
 
 Actor = User | AnonymousUser
@@ -432,7 +433,7 @@ def measure_update(
     if (
         "responsible_leader" in changed
         and measure.responsible_leader is not None
-        and role_of(measure.responsible_leader) != Role.LEADERSHIP
+        and not is_leader(measure.responsible_leader)
     ):
         errors["responsible_leader"] = [_("责任领导必须是领导角色的用户。")]
     try:

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from accounts.roles import Capability, has_capability, is_leader
 from findings.models import Finding
 from measures import services
 from measures.filters import MeasureFilter, ignored_filters
@@ -31,7 +32,7 @@ from measures.forms import (
     StatusForm,
 )
 from measures.models import Evidence, Extension, Measure
-from measures.permissions import Action, can, role_of, visible_measures
+from measures.permissions import Action, can, visible_measures
 from measures.selectors import (
     ledger_default_order,
     ledger_rows,
@@ -65,7 +66,6 @@ def ledger(request: HttpRequest) -> HttpResponse:
     page = Paginator(ledger_rows(rows), LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    role = role_of(request.user)
     return render(
         request,
         "measures/ledger.html",
@@ -75,8 +75,9 @@ def ledger(request: HttpRequest) -> HttpResponse:
             "ignored_filters": ignored_filters(filterset),
             "page": page,
             "query": query.urlencode(),
-            "can_batch_review": role == "leadership",
-            "can_batch_sign_off": role == "office",
+            # Whether to show the batch buttons; each row is still checked by can() in the service.
+            "can_batch_review": is_leader(request.user),
+            "can_batch_sign_off": has_capability(request.user, Capability.EDIT_LEDGER),
             "first_row_number": page.start_index(),
         },
     )

@@ -12,7 +12,8 @@ from rest_framework.routers import DefaultRouter
 
 from dashboards.apis import FigureViewSet
 from findings.apis import CategoryViewSet, FindingViewSet, InspectionViewSet
-from measures.apis import EvidenceViewSet, MeasureCsvExportView, MeasureViewSet, ProgressReportViewSet
+from ledgerio.apis import MeasureCsvExportView
+from measures.apis import EvidenceViewSet, MeasureViewSet, ProgressReportViewSet
 
 app_name = "api"
 

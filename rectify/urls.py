@@ -15,9 +15,9 @@ urlpatterns = [
     path("", include("measures.urls")),
     path("", include("dashboards.urls")),
     path("", include("findings.urls")),
-    path("", include("measures.io_urls")),
-    path("", include("dashboards.notice_urls")),
-    path("", include("measures.draft_urls")),
+    path("", include("ledgerio.urls")),
+    path("", include("notices.urls")),
+    path("", include("drafts.urls")),
     path("", include("measures.lookback_urls")),
     path("api/", include("rectify.api_urls")),
 ]

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from accounts.services import user_sync_admin_access
-from dashboards.demo import demo_load
+from devdata.demo import demo_load
 from findings.models import Inspection
 from measures.models import Measure
 from tests.factories import CategoryFactory, FindingFactory, InspectionFactory, MeasureFactory, make_user

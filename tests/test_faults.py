@@ -47,7 +47,7 @@ from tests.factories import (
     MeasureFactory,
     make_user,
 )
-from tests.measures.test_imports import confirm, upload
+from tests.ledgerio.test_imports import confirm, upload
 
 
 @pytest.fixture

@@ -101,14 +101,14 @@ ROUTES: dict[str, Route] = {
     "measures:evidence_download": Route(RECORD, owner_sees=("evidence_file",)),
     "measures:create": Route(OFFICE),
     # exports and imports
-    "measures_io:ledger_export_csv": Route(LIST, owner_sees=("measure_text",)),
-    "measures_io:ledger_export_xlsx": Route(LIST, owner_sees=("measure_text",)),
-    "measures_io:history_export": Route(SHARED),  # the history export's form: inspections only
-    "measures_io:history_export_csv": Route(LIST, owner_sees=("measure_text",)),
-    "measures_io:import_start": Route(OFFICE),
-    "measures_io:import_preview": Route(OFFICE),
-    "measures_io:import_confirm": Route(OFFICE),
-    "measures_io:import_cancel": Route(OFFICE),
+    "ledgerio:ledger_export_csv": Route(LIST, owner_sees=("measure_text",)),
+    "ledgerio:ledger_export_xlsx": Route(LIST, owner_sees=("measure_text",)),
+    "ledgerio:history_export": Route(SHARED),  # the history export's form: inspections only
+    "ledgerio:history_export_csv": Route(LIST, owner_sees=("measure_text",)),
+    "ledgerio:import_start": Route(OFFICE),
+    "ledgerio:import_preview": Route(OFFICE),
+    "ledgerio:import_confirm": Route(OFFICE),
+    "ledgerio:import_cancel": Route(OFFICE),
     # dashboards
     "dashboards:dashboard": Route(LIST),
     "dashboards:inspection": Route(LIST),

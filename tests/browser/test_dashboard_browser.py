@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.models import User
 from dashboards.models import DailySnapshot, ScopeKind
 from dashboards.services import figures_recompute
-from measures.generator import ledger_generate
+from devdata.generator import ledger_generate
 from measures.models import Measure
 from tests.browser.conftest import DOCS, login, save_screenshots
 

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
-from dashboards.demo import demo_load
 from dashboards.services import figures_recompute
+from devdata.demo import demo_load
 from measures.models import Measure, MeasureStatus
 from measures.services import progress_report_add
 from tests.browser.conftest import login

@@ -15,11 +15,11 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import Department, Role, User
 from dashboards.models import DailySnapshot, Figure, ScopeKind
-from dashboards.rates import rate_percent
 from dashboards.selectors import figures_stale_since
 from dashboards.services import figures_recompute, reporting_period
 from findings.models import Inspection
 from measures.models import COMPLETED_STATUSES, Measure, MeasureStatus, ProgressReport
+from measures.rates import rate_percent
 from measures.services import progress_report_add
 from tests.dashboards.conftest import status_fields
 from tests.factories import CategoryFactory, DepartmentFactory, FindingFactory, InspectionFactory, make_user

@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from accounts.models import Role
 from dashboards.models import DailySnapshot, Figure, RecomputeState, ScopeKind
-from dashboards.rates import rate_percent
 from dashboards.services import RECOMPUTE_LOCK_ID, figures_recompute, reporting_period
 from findings.models import Inspection
 from measures.models import Measure, MeasureKind, MeasureStatus, ProgressReport
+from measures.rates import rate_percent
 from tests.dashboards.conftest import TODAY, hand_count, status_fields
 from tests.factories import CategoryFactory, DepartmentFactory, FindingFactory, InspectionFactory, make_user
 

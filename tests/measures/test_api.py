@@ -229,7 +229,7 @@ def test_token_clients_export_the_ledger_pages_bytes(
     assert reverse("api:measure-export-csv") == EXPORT_URL
     for user in (auditor_user, staff_user):
         client.force_login(user)
-        page = client.get(reverse("measures_io:ledger_export_csv"), query)
+        page = client.get(reverse("ledgerio:ledger_export_csv"), query)
         client.logout()
         api = client.get(EXPORT_URL, query, **token_header(user))
         assert body_of(api) == body_of(page)

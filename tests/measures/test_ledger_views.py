@@ -139,7 +139,7 @@ def test_a_filter_that_does_not_validate_is_named_and_the_others_still_apply(
     assert response.context["page"].paginator.count == sum(1 for i in range(6) if i % 3 == 0)
 
 
-@pytest.mark.parametrize("export", ["measures_io:ledger_export_csv", "measures_io:ledger_export_xlsx"])
+@pytest.mark.parametrize("export", ["ledgerio:ledger_export_csv", "ledgerio:ledger_export_xlsx"])
 def test_an_export_with_a_filter_that_does_not_validate_is_refused_back_on_the_ledger(
     client, auditor_user, department, other_department, office_user, export
 ):

@@ -8,10 +8,10 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 
-from dashboards.notices import build_notice
 from findings.models import Category, Finding, InspectionKind
 from measures.lookbacks import lookback_candidates, lookback_create, measure_reopen
 from measures.models import Measure, MeasureStatus
+from notices.builder import build_notice
 from tests.factories import CategoryFactory, FindingFactory, InspectionFactory, MeasureFactory, completed_fields
 
 pytestmark = pytest.mark.django_db
