@@ -29,7 +29,8 @@ browser:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/bandit -q -r accounts findings measures dashboards rectify -c pyproject.toml
+	$(VENV)/bin/bandit -q -r accounts findings measures dashboards ledgerio drafts notices devdata rectify -c pyproject.toml
+	$(VENV)/bin/lint-imports
 	DEBUG=0 ALLOWED_HOSTS=rectify.example SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 		DATABASE_URL=postgres://rectify@db.invalid:5432/rectify REDIS_URL=redis://redis.invalid:6379/0 \
 		$(PY) manage.py check --deploy --fail-level WARNING
