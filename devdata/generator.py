@@ -9,6 +9,10 @@ findings, measures and reports link to each other without reading anything back.
 No simple_history rows are written: a generated ledger has no past, and a million
 "created" history rows would only slow the load down. The recompute job owns is_overdue,
 is_due_soon and reported_this_period, so they keep their defaults here.
+
+Its words are in `devdata.vocabulary`. What is left (~590 lines) is one algorithm: reserve
+ids, decide each row from the seeded random stream, and write the batches; split further it
+would have to pass the same dozen running counters between modules.
 """
 
 import io
@@ -25,6 +29,28 @@ from django.db import connection, models, reset_queries, transaction
 from django.utils import timezone
 
 from accounts.models import Department, Role, User
+from devdata.vocabulary import (
+    ACTIONS,
+    AUDIT_TOPICS,
+    CATEGORY_TITLES,
+    DEPARTMENT_NAMES,
+    DETAILS,
+    FINAL_PROGRESS,
+    GIVEN,
+    INSPECTED_UNITS,
+    INSPECTION_KINDS,
+    LEADERS,
+    OFFICE_SIGNERS,
+    OWNER_TITLES,
+    PROBLEMS,
+    PROGRESS,
+    RESULTS,
+    SUBJECTS,
+    SURNAMES,
+    TARGETS,
+    TERMS,
+    TOPICS,
+)
 from findings.models import Category, Finding, Inspection, InspectionKind
 from measures.models import Measure, MeasureKind, MeasureStatus, ProgressReport
 
@@ -45,268 +71,13 @@ def chinese_numeral(n: int) -> str:
     return ("" if tens == 1 else _NUMERALS[tens - 1]) + "十" + (_NUMERALS[ones - 1] if ones else "")
 
 
-# --- The pools --------------------------------------------------------------------------
-# Names a civil-affairs bureau really has: its offices (处室/科室), affiliated units and
-# some of their sub-units.
-DEPARTMENT_NAMES = (
-    "办公室",
-    "组织人事科",
-    "计划财务科",
-    "政策法规科",
-    "社会救助科",
-    "养老服务科",
-    "儿童福利科",
-    "社会事务科",
-    "区划地名科",
-    "基层政权建设和社区治理科",
-    "社会组织管理科",
-    "慈善事业促进和社会工作科",
-    "婚姻登记处",
-    "行政审批科",
-    "机关党委",
-    "市社会福利院",
-    "市儿童福利院",
-    "市救助管理站",
-    "市殡仪馆",
-    "市福利彩票发行中心",
-    "市民政事业服务中心",
-    "市养老服务指导中心",
-    "市社会组织服务中心",
-    "市最低生活保障事务中心",
-    "市民政信息中心",
-    "市社会福利院护理部",
-    "市儿童福利院康复部",
-    "市救助管理站业务科",
-    "市殡仪馆业务科",
-    "市福利彩票发行中心销售管理部",
-)
-# (full name, title); the first is the bureau head.
-LEADERS = (
-    ("王建国", "党组书记、局长"),
-    ("李红梅", "党组副书记、副局长"),
-    ("张志强", "党组成员、副局长"),
-    ("刘海燕", "党组成员、副局长"),
-    ("陈卫东", "党组成员、副局长"),
-    ("杨秀英", "党组成员、副局长"),
-    ("赵明华", "党组成员、派驻纪检监察组组长"),
-    ("黄立新", "机关党委书记"),
-    ("周晓峰", "四级调研员"),
-    ("吴丽娟", "四级调研员"),
-    ("徐国平", "二级调研员"),
-    ("孙文杰", "三级调研员"),
-)
-OFFICE_SIGNERS = ("郑雪芳", "马俊", "朱晓玲")
-_SURNAMES = "李王张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
-_GIVEN = (
-    "伟",
-    "芳",
-    "娜",
-    "敏",
-    "静",
-    "磊",
-    "强",
-    "洋",
-    "艳",
-    "勇",
-    "军",
-    "杰",
-    "娟",
-    "涛",
-    "明",
-    "超",
-    "霞",
-    "平",
-    "刚",
-)
-_OWNER_TITLES = ("科长", "副科长", "四级主任科员", "一级科员", "主任", "副主任")
-
-# (subject, the department that usually owns it)
-SUBJECTS = (
-    ("低保对象动态管理", "社会救助科"),
-    ("特困人员供养资金发放", "社会救助科"),
-    ("临时救助审核审批", "市最低生活保障事务中心"),
-    ("低收入家庭经济状况核对", "市最低生活保障事务中心"),
-    ("养老机构消防安全检查", "养老服务科"),
-    ("居家养老服务站点运营", "市养老服务指导中心"),
-    ("高龄津贴发放", "养老服务科"),
-    ("孤儿和事实无人抚养儿童保障", "儿童福利科"),
-    ("困境儿童关爱服务", "市儿童福利院"),
-    ("殡葬服务收费管理", "社会事务科"),
-    ("经营性公墓审批监管", "社会事务科"),
-    ("遗体接运服务", "市殡仪馆业务科"),
-    ("社会组织年度检查", "社会组织管理科"),
-    ("行业协会商会涉企收费", "市社会组织服务中心"),
-    ("婚姻登记档案管理", "婚姻登记处"),
-    ("地名标志设置维护", "区划地名科"),
-    ("村(居)务公开", "基层政权建设和社区治理科"),
-    ("社区工作者队伍建设", "基层政权建设和社区治理科"),
-    ("慈善募捐活动监管", "慈善事业促进和社会工作科"),
-    ("福利彩票公益金使用", "计划财务科"),
-    ("彩票销售站点管理", "市福利彩票发行中心销售管理部"),
-    ("民政专项资金拨付", "计划财务科"),
-    ("政府采购程序", "计划财务科"),
-    ("公务接待和公车使用", "办公室"),
-    ("干部选拔任用", "组织人事科"),
-    ("干部轮岗交流", "组织人事科"),
-    ("党支部“三会一课”", "机关党委"),
-    ("意识形态阵地管理", "机关党委"),
-    ("规范性文件合法性审查", "政策法规科"),
-    ("行政许可事项办理", "行政审批科"),
-    ("流浪乞讨人员救助", "市救助管理站业务科"),
-    ("福利院护理服务质量", "市社会福利院护理部"),
-    ("民政信息系统数据共享", "市民政信息中心"),
-)
-_PROBLEMS = (
-    "不到位",
-    "制度执行不严格",
-    "台账资料不规范、不完整",
-    "监督检查不够经常",
-    "程序不规范、审核把关不严",
-    "底数不清、情况不明",
-    "主体责任压得不实",
-    "长效机制不健全",
-    "整改不彻底、存在反弹",
-    "信息公开不及时",
-    "资金使用效益不高",
-    "风险隐患排查不深入",
-)
-_DETAILS = (
-    "",
-    ",部分乡镇(街道)落实打折扣",
-    ",个别单位存在“重形式、轻实效”问题",
-    ",群众反映较为集中",
-    ",上级检查中曾多次指出",
-)
-_ACTIONS = (
-    "制定出台{s}工作办法,明确职责分工、工作流程和时限要求",
-    "修订完善{s}相关制度,堵塞管理漏洞",
-    "开展{s}专项排查,建立问题清单和整改台账",
-    "组织{s}业务培训,提升经办人员政策水平",
-    "对{s}开展“回头看”,逐项核查整改成效",
-    "建立{s}定期检查和通报机制,每季度开展一次督查",
-    "约谈相关责任人,督促落实{s}主体责任",
-    "运用信息化手段加强{s}全过程监管",
-    "委托第三方机构对{s}进行评估,形成评估报告",
-    "将{s}纳入年度目标责任制考核",
-    "召开专题会议研究部署{s}整改工作",
-    "对{s}中发现的问题立行立改、逐一销号",
-)
-_TARGETS = (
-    "{s}制度健全、运行规范",
-    "{s}问题全部整改到位、不再反弹",
-    "{s}形成长效机制",
-    "{s}群众满意度明显提升",
-    "{s}经办流程规范、台账完整",
-)
-_RESULTS = (
-    "已印发{s}工作规程(民办〔{y}〕{n}号),相关制度已执行",
-    "已完成{s}专项排查,发现并整改问题{n}个",
-    "已组织{s}专题培训{n}场次,相关人员全部参训",
-    "{s}“回头看”已完成,问题未出现反弹",
-    "{s}问题已全部整改到位,佐证材料已归档",
-)
-_PROGRESS = (
-    "已制定{s}整改工作方案,明确责任人和时间节点",
-    "{s}相关制度已完成初稿,正在征求意见",
-    "{s}专项排查正在推进,已完成约一半",
-    "已召开{s}整改推进会,逐项督促落实",
-    "{s}整改受客观因素影响进度偏慢,正在协调解决",
-)
-_FINAL_PROGRESS = "{s}整改任务已完成,佐证材料已上传"
-
-CATEGORY_TITLES = (
-    "落实党中央重大决策部署方面存在差距",
-    "履行民政职责使命方面存在短板",
-    "全面从严治党主体责任落实不到位",
-    "落实中央八项规定精神方面存在薄弱环节",
-    "选人用人和干部队伍建设方面存在不足",
-    "基层党组织建设不够扎实",
-    "意识形态工作责任制落实不到位",
-    "工作机制有待进一步完善",
-    "社会救助政策落实不够精准",
-    "养老服务体系建设滞后",
-    "儿童福利和未成年人保护工作存在薄弱环节",
-    "殡葬改革推进不够有力",
-    "社会组织登记管理不够规范",
-    "财务管理和资金使用不够规范",
-    "政府采购和项目管理存在漏洞",
-    "国有资产管理不够严格",
-    "内部控制制度执行不到位",
-    "安全生产监管存在隐患",
-    "信息化建设和数据共享滞后",
-    "基层民政服务能力不足",
-    "依法行政水平有待提升",
-    "便民服务质量有待提高",
-    "以往巡察和审计发现问题整改不彻底",
-    "作风建设存在短板",
-    "廉政风险防控不够到位",
-    "婚姻登记服务不够规范",
-    "区划地名管理基础工作薄弱",
-    "慈善和社会工作发展不充分",
-    "福利彩票发行销售管理有待加强",
-    "村(居)务公开和社区治理不到位",
-)
-INSPECTED_UNITS = (
-    "市民政局",
-    "市社会福利院",
-    "市儿童福利院",
-    "市救助管理站",
-    "市殡仪馆",
-    "市福利彩票发行中心",
-    "市民政事业服务中心",
-    "市养老服务指导中心",
-    "东城区民政局",
-    "西城区民政局",
-    "南湖区民政局",
-    "北山区民政局",
-    "江滨区民政局",
-    "高新区社会事务局",
-    "经开区社会事务局",
-    "清河县民政局",
-    "临江县民政局",
-    "安平县民政局",
-    "永宁县民政局",
-    "丰华县民政局",
-    "青山县民政局",
-    "长乐县民政局",
-    "云溪县民政局",
-    "白石县民政局",
-)
-_TOPICS = (
-    "社会救助",
-    "养老服务",
-    "殡葬管理",
-    "未成年人保护",
-    "社区治理",
-    "婚姻登记",
-    "社会组织管理",
-    "福利彩票公益金使用",
-)
-_AUDIT_TOPICS = ("预算执行", "经济责任", "专项资金", "福利彩票公益金", "养老服务补贴资金", "社会救助资金", "政府采购")
-_TERMS = ("十二届", "十三届", "十四届")
-
-# kind → (weight, source body, document-number prefix); weights follow how often each
-# kind of inspection reaches a civil-affairs bureau.
-_INSPECTION_KINDS = {
-    InspectionKind.PATROL: (24, "市委巡察组", "市委巡察办"),
-    InspectionKind.PATROL_LOOKBACK: (8, "市委巡察组", "市委巡察办"),
-    InspectionKind.CONGRESS_APPRAISAL: (7, "市人大常委会", "市人大常委会办公室"),
-    InspectionKind.AUDIT: (16, "市审计局", "市审计局"),
-    InspectionKind.SUPERVISION: (14, "市政府督查室", "市政府督查室"),
-    InspectionKind.SURVEY: (7, "市人大社会建设委员会", "市人大社会委"),
-    InspectionKind.PETITION: (6, "市信访局", "市信访局"),
-    InspectionKind.SELF_REVIEW: (12, "", "市民政局"),
-    InspectionKind.OTHER: (6, "市纪委监委", "市纪委监委"),
-}
-
-
 def _owner_names(department_index: int) -> list[str]:
     names = []
     for k in range(3):
         i = department_index * 3 + k
-        surname = _SURNAMES[(i * 7) % len(_SURNAMES)]
-        given = _GIVEN[(i * 5) % len(_GIVEN)] + ("" if i % 3 else _GIVEN[(i * 11 + 3) % len(_GIVEN)])
-        names.append(f"{surname}{given}({_OWNER_TITLES[i % len(_OWNER_TITLES)]})")
+        surname = SURNAMES[(i * 7) % len(SURNAMES)]
+        given = GIVEN[(i * 5) % len(GIVEN)] + ("" if i % 3 else GIVEN[(i * 11 + 3) % len(GIVEN)])
+        names.append(f"{surname}{given}({OWNER_TITLES[i % len(OWNER_TITLES)]})")
     return names
 
 
@@ -318,8 +89,8 @@ def _inspection_title(kind: str, ordinal: int, year: int) -> tuple[str, str, str
     many times the generator runs.
     """
     patrol = kind in (InspectionKind.PATROL, InspectionKind.PATROL_LOOKBACK)
-    topics = _AUDIT_TOPICS if kind == InspectionKind.AUDIT else _TOPICS
-    radices = (len(INSPECTED_UNITS), 10, len(_TERMS)) if patrol else (len(INSPECTED_UNITS), len(topics))
+    topics = AUDIT_TOPICS if kind == InspectionKind.AUDIT else TOPICS
+    radices = (len(INSPECTED_UNITS), 10, len(TERMS)) if patrol else (len(INSPECTED_UNITS), len(topics))
     product = 1
     for radix in radices:
         product *= radix
@@ -333,7 +104,7 @@ def _inspection_title(kind: str, ordinal: int, year: int) -> tuple[str, str, str
         digits.append(digit)
     unit, batch = INSPECTED_UNITS[digits[0]], chinese_numeral(rest + 1)
     if patrol:
-        group, term = chinese_numeral(digits[1] + 1), _TERMS[digits[2]]
+        group, term = chinese_numeral(digits[1] + 1), TERMS[digits[2]]
         party = "党组" if unit.endswith("局") else "党总支"
         lookback = "“回头看”" if kind == InspectionKind.PATROL_LOOKBACK else ""
         title = f"{term}市委第{batch}轮巡察第{group}巡察组对{unit}{party}巡察{lookback}"
@@ -347,7 +118,7 @@ def _inspection_title(kind: str, ordinal: int, year: int) -> tuple[str, str, str
         InspectionKind.PETITION: f"{year}年{unit}{topic}信访问题交办整改(第{batch}批)",
         InspectionKind.SELF_REVIEW: f"{year}年{unit}{topic}工作自查自纠(第{batch}轮)",
     }.get(kind, f"{year}年{unit}{topic}群众反映问题整改(第{batch}批)")
-    body = unit if kind == InspectionKind.SELF_REVIEW else _INSPECTION_KINDS[kind][1]
+    body = unit if kind == InspectionKind.SELF_REVIEW else INSPECTION_KINDS[kind][1]
     return title, "", unit, body
 
 
@@ -547,12 +318,12 @@ def _ledger_write(
     # 分管: each department answers to one leader; the head (index 0) leads the office.
     leader_of = [leader_ids[i % len(leader_ids)] for i in range(len(departments))]
     subject_department = [department_index[d] for _, d in SUBJECTS]
-    findings_of = [[f"{s}{p}{d}" for p in _PROBLEMS for d in _DETAILS] for s, _ in SUBJECTS]
-    actions_of = [[a.format(s=s) for a in _ACTIONS] for s, _ in SUBJECTS]
-    targets_of = [[t.format(s=s) for t in _TARGETS] for s, _ in SUBJECTS]
-    results_of = [[r.replace("{s}", s) for r in _RESULTS] for s, _ in SUBJECTS]
-    progress_of = [[p.format(s=s) for p in _PROGRESS] for s, _ in SUBJECTS]
-    final_of = [_FINAL_PROGRESS.format(s=s) for s, _ in SUBJECTS]
+    findings_of = [[f"{s}{p}{d}" for p in PROBLEMS for d in DETAILS] for s, _ in SUBJECTS]
+    actions_of = [[a.format(s=s) for a in ACTIONS] for s, _ in SUBJECTS]
+    targets_of = [[t.format(s=s) for t in TARGETS] for s, _ in SUBJECTS]
+    results_of = [[r.replace("{s}", s) for r in RESULTS] for s, _ in SUBJECTS]
+    progress_of = [[p.format(s=s) for p in PROGRESS] for s, _ in SUBJECTS]
+    final_of = [FINAL_PROGRESS.format(s=s) for s, _ in SUBJECTS]
 
     if use_copy:
         # Reserve the id ranges: nobody else may insert into these tables until we commit
@@ -639,11 +410,11 @@ def _ledger_write(
         return midnight + timedelta(seconds=seconds)
 
     # --- Inspections: about one per 150 measures, at least one of every kind. ---
-    kinds = list(_INSPECTION_KINDS)
+    kinds = list(INSPECTION_KINDS)
     count = min(measures, max(len(kinds), round(measures / MEASURES_PER_INSPECTION)))
     sizes = _split(rng, measures, count)
     first_kinds = rng.sample(kinds, len(kinds))
-    weights = [w for w, _, _ in _INSPECTION_KINDS.values()]
+    weights = [w for w, _, _ in INSPECTION_KINDS.values()]
     plans = []  # (id, feedback offset, deadline offset, measures), offsets in days from today
     patrols: list[tuple[int, int]] = []  # (id, feedback offset) of this run's patrols
     for i, size in enumerate(sizes):
@@ -666,7 +437,7 @@ def _ledger_write(
                 kind.value,
                 title,
                 round_,
-                f"{_INSPECTION_KINDS[kind][2]}〔{feedback_day.year}〕{inspection_id}号",
+                f"{INSPECTION_KINDS[kind][2]}〔{feedback_day.year}〕{inspection_id}号",
                 body,
                 unit,
                 "市委统一部署" if kind in (InspectionKind.PATROL, InspectionKind.PATROL_LOOKBACK) else "",
