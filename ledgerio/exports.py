@@ -8,23 +8,20 @@ Two CSV paths produce the same bytes:
 - a portable one (any database): `csv.writer` over `values_list(...).iterator()`, rows
   formatted in Python;
 - on PostgreSQL, `COPY (SELECT …) TO STDOUT WITH CSV` with labels, dates and the formula
-  guard computed in SQL, streamed in chunks from a worker thread. It runs at COPY's speed,
-  which the Python path (about a third of it) cannot reach on a million rows.
+  guard computed in SQL, streamed in chunks as the response is read. It runs at COPY's
+  speed, which the Python path (about a third of it) cannot reach on a million rows.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import queue
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Case,
     CharField,
@@ -45,8 +42,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Concat, NullIf, RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext
+from django.utils.translation import gettext_lazy
 
+from accounts.models import Department, User
+from measures.history import BOOKKEEPING_FIELDS, HistoryNames, shown_change
 from measures.models import Evidence, Measure, MeasureStatus, ProgressReport
 
 BOM = "\ufeff"
@@ -396,110 +395,50 @@ def ledger_copy_sql(measures: QuerySet[Measure]) -> str:
     return f"COPY (SELECT {outer} FROM ({inner_sql}) AS t) TO STDOUT WITH (FORMAT csv)"  # noqa: S608
 
 
-class _CopyAborted(Exception):
-    pass
-
-
-class _ChunkSink:
-    """The file psycopg2's copy_expert writes into: whole rows, batched into chunks and
-    handed to the streaming thread through a bounded queue (so memory stays flat when the
-    client reads slowly)."""
-
-    def __init__(self, out: queue.Queue[Any], stop: threading.Event) -> None:
-        self.out = out
-        self.stop = stop
-        self.parts: list[bytes] = []
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        if self.stop.is_set():
-            raise _CopyAborted
-        self.parts.append(data)
-        self.size += len(data)
-        if self.size >= COPY_CHUNK_BYTES:
-            self.flush()
-        return len(data)
-
-    def flush(self) -> None:
-        if self.parts:
-            self.out.put(b"".join(self.parts))
-            self.parts = []
-            self.size = 0
-
-
-_DONE = object()
-
 # Measured on a million-row ledger: JIT compiling this wide query costs about 5 s, and
 # parallel workers only add a Gather Merge of 1.5 kB rows in front of the single-threaded
-# window function; both off, the same COPY runs about a third faster.
-_COPY_SETTINGS = {"jit": "off", "max_parallel_workers_per_gather": "0"}
+# window function; both off, the same COPY runs about a third faster. Set local to the
+# COPY's transaction, so the connection (reused by later requests) keeps its own.
+_COPY_SETTINGS_SQL = "SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)"
 
 
-def copy_into(cursor: Any, copy_sql: str, sink: Any) -> None:
-    """Run `copy_sql` on a psycopg2 cursor into `sink` with the settings above, restoring
-    the session's own settings afterwards (the connection is reused by later requests)."""
-    for name, value in _COPY_SETTINGS.items():
-        cursor.execute("SELECT set_config(%s, %s, false)", [name, value])
-    try:
-        cursor.copy_expert(copy_sql, sink, size=COPY_CHUNK_BYTES)
-    finally:
-        if not cursor.connection.closed and cursor.connection.get_transaction_status() != 3:  # not in error
-            for name in _COPY_SETTINGS:
-                cursor.execute(f"RESET {name}")
+def copy_out(copy_sql: str, *, chunk_bytes: int | None = None) -> Iterator[bytes]:
+    """The output of `copy_sql` (a `COPY … TO STDOUT`) on the default connection, in chunks
+    of about `chunk_bytes` (COPY_CHUNK_BYTES when not given).
 
+    Rows are read from the server only as chunks are asked for: with a slow client the
+    server waits on the socket, so memory holds one chunk however large the export.
 
-def copy_to_chunks(copy_sql: str) -> Iterator[bytes]:
-    """Run a COPY … TO STDOUT on this thread's database connection and yield its output.
-
-    psycopg2's copy_expert pushes into a file and returns only at the end, so it runs on a
-    worker thread that owns the connection until it finishes; this generator only reads the
-    queue and never touches the connection meanwhile.
+    The COPY runs in a transaction of its own (a savepoint inside one already open). A
+    caller that stops early, as a response does when its client goes away, closes this
+    generator: psycopg then cancels the COPY and reads what the server had already sent,
+    and the rollback undoes the cancelled statement and the settings, so the connection
+    is left as it was found, ready for the next request.
     """
-    connection.ensure_connection()
-    raw = connection.connection
-    chunks: queue.Queue[Any] = queue.Queue(maxsize=8)
-    stop = threading.Event()
-
-    def run() -> None:
-        sink = _ChunkSink(chunks, stop)
-        try:
-            with raw.cursor() as cursor:
-                copy_into(cursor, copy_sql, sink)
-            sink.flush()
-            chunks.put(_DONE)
-        except BaseException as exc:  # handed to the reading thread, which re-raises it
-            chunks.put(exc)
-
-    worker = threading.Thread(target=run, name="ledger-copy", daemon=True)
-    worker.start()
-    finished = False
-    try:
-        while True:
-            item = chunks.get()
-            if item is _DONE:
-                finished = True
-                return
-            if isinstance(item, BaseException):
-                finished = True
-                raise item
-            yield item
-    finally:
-        if not finished:
-            # The client went away mid-download: stop the COPY and drop the connection,
-            # whose protocol state is undefined after an interrupted COPY OUT.
-            stop.set()
-            while worker.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    chunks.get(timeout=0.1)
-            worker.join()
-            connection.close()
-        else:
-            worker.join()
+    chunk_bytes = chunk_bytes or COPY_CHUNK_BYTES
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Django's cursor wraps psycopg's, which alone has copy().
+        raw = cursor.cursor
+        raw.execute(_COPY_SETTINGS_SQL)
+        with raw.copy(copy_sql) as copy:
+            # psycopg hands over one row at a time; a response chunk per row would cost a
+            # write per row.
+            parts: list[Any] = []
+            size = 0
+            for data in copy:
+                parts.append(data)
+                size += len(data)
+                if size >= chunk_bytes:
+                    yield b"".join(parts)
+                    parts = []
+                    size = 0
+            if parts:
+                yield b"".join(parts)
 
 
 def ledger_csv_copy(measures: QuerySet[Measure]) -> Iterator[bytes]:
     yield _header_line()
-    yield from copy_to_chunks(ledger_copy_sql(measures))
+    yield from copy_out(ledger_copy_sql(measures))
 
 
 def ledger_csv(measures: QuerySet[Measure]) -> Iterator[bytes]:
@@ -679,64 +618,16 @@ HISTORY_HEADERS = [
     gettext_lazy("时间"),
     gettext_lazy("配合单位"),
 ]
-# Bookkeeping, not content: a version bump alone is not a change an auditor reads.
-_HISTORY_SKIPPED = {"id", "version", "created_at", "updated_at"}
 
 
 def _history_fields(model: type) -> list[Any]:
     return [
         f
         for f in model._meta.fields
-        if not f.name.startswith("history_") and f.name not in _HISTORY_SKIPPED and f.attname not in _HISTORY_SKIPPED
+        if not f.name.startswith("history_")
+        and f.name not in BOOKKEEPING_FIELDS
+        and f.attname not in BOOKKEEPING_FIELDS
     ]
-
-
-class _HistoryDisplay:
-    """Shows a raw historical value as the pages do: labels for choices, names for people and
-    departments (both small tables, read once), local times."""
-
-    def __init__(self) -> None:
-        from accounts.models import Department, User
-
-        self.users = {
-            pk: full_name or username
-            for pk, full_name, username in User.objects.values_list("id", "full_name", "username")
-        }
-        departments = Department.objects.order_by("order", "name").values_list("id", "name")
-        self.departments = dict(departments)
-        # Position in the departments' own order (order, then name as the database collates
-        # it), so a list of them reads as it does on the pages.
-        self.department_rank = {pk: rank for rank, pk in enumerate(self.departments)}
-
-    def value(self, field: Any, raw: Any) -> str:
-        if raw is None or raw == "":
-            return ""
-        if getattr(field, "choices", None):
-            return str(dict(field.choices).get(raw, raw))
-        if field.is_relation:
-            from accounts.models import Department
-
-            related = field.related_model
-            if related is Department:
-                return self.departments.get(raw, str(raw))
-            if related is not None and related._meta.label == settings.AUTH_USER_MODEL:
-                return self.users.get(raw, str(raw))
-            return str(raw)
-        if isinstance(raw, bool):
-            return _("是") if raw else _("否")
-        if isinstance(raw, datetime):
-            return timezone.localtime(raw).strftime("%Y-%m-%d %H:%M")
-        if isinstance(raw, date):
-            return raw.isoformat()
-        return str(raw)
-
-    def who(self, user_id: int | None) -> str:
-        return self.users.get(user_id, "") if user_id else ""
-
-    def department_list(self, department_ids: Iterable[int]) -> str:
-        unknown = len(self.department_rank)  # a department deleted since: last, by id
-        ordered = sorted(department_ids, key=lambda pk: (self.department_rank.get(pk, unknown), pk))
-        return pgettext("list separator", "、").join(self.departments.get(pk, str(pk)) for pk in ordered)
 
 
 def _measure_label_subquery(measure_ref: str) -> Subquery:
@@ -790,7 +681,7 @@ def _history_changes(
     records: Iterator[dict[str, Any]],
     *,
     fields: list[Any],
-    display: _HistoryDisplay,
+    names: HistoryNames,
     created: Any,
     deleted: Any,
     since: datetime | None,
@@ -804,7 +695,7 @@ def _history_changes(
     before `since`: `history_rows` stamps every row of the measure with the set as of its time.
     """
     previous: dict[str, Any] | None = None
-    assisting_label = str(Measure._meta.get_field("assisting_departments").verbose_name)
+    assisting_field = Measure._meta.get_field("assisting_departments")
     for record in records:
         same_object = previous is not None and previous["id"] == record["id"]
         when = record["history_date"]
@@ -818,19 +709,13 @@ def _history_changes(
             for field in fields:
                 old, new = previous[field.attname], record[field.attname]
                 if old != new:
-                    rows.append([str(field.verbose_name), display.value(field, old), display.value(field, new)])
+                    rows.append(list(shown_change(field, old, new, names)))
             if "assisting" in record and set(previous["assisting"]) != set(record["assisting"]):
                 # A change to them alone is a change on record (a history row of its own).
-                rows.append(
-                    [
-                        assisting_label,
-                        display.department_list(previous["assisting"]),
-                        display.department_list(record["assisting"]),
-                    ]
-                )
+                rows.append(list(shown_change(assisting_field, previous["assisting"], record["assisting"], names)))
         previous = record
         if "assisting" in record:
-            yield (record["measure_ref"], when, None, display.department_list(record["assisting"]))
+            yield (record["measure_ref"], when, None, names.name_list(Department, record["assisting"]))
         if since is not None and when < since:
             continue
         for field_name, old_value, new_value in rows:
@@ -842,7 +727,7 @@ def _history_changes(
                     field_name,
                     old_value,
                     new_value,
-                    display.who(record["history_user_id"]),
+                    names.name(User, record["history_user_id"]) if record["history_user_id"] else "",
                     timezone.localtime(when).strftime("%Y-%m-%d %H:%M:%S"),
                 ],
                 None,
@@ -867,7 +752,7 @@ def history_rows(
 
     from measures.models import Extension
 
-    display = _HistoryDisplay()
+    names = HistoryNames.of_people_and_departments()
 
     def stream(model: type, measure_ref: str, created: Any, deleted: Any) -> Iterator[Any]:
         history = model.history.model  # type: ignore[attr-defined]
@@ -900,7 +785,7 @@ def history_rows(
         )
         if model is Measure:
             records = _with_assisting_departments(records, qs)
-        return _history_changes(records, fields=fields, display=display, created=created, deleted=deleted, since=since)
+        return _history_changes(records, fields=fields, names=names, created=created, deleted=deleted, since=since)
 
     measures = stream(
         Measure,

@@ -25,12 +25,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from accounts.models import Department, User
 from accounts.roles import leaders
 from findings.models import Category, Finding, Inspection, InspectionKind
 from ledgerio.exports import unguard_formula
+from measures.history import ADDED, CHANGED, HistoryNames, record_history, shown_change
 from measures.models import (
     COMPLETED_STATUSES,
     ImportColumnMapping,
@@ -40,7 +40,6 @@ from measures.models import (
     PendingImport,
     ProgressReport,
 )
-from measures.services import record_assisting_departments_in_history
 from measures.signals import ledger_changed
 
 MAX_ROWS = 10_000
@@ -666,10 +665,7 @@ def _match(plan: ImportPlan, rows: list[_Row], *, lock: bool, user_id: int) -> N
         .values_list("measure_id", "reported_on", "text")
     ):
         latest.setdefault(measure_id, (reported_on, text))
-    department_names = dict(Department.objects.values_list("id", "name"))
-    people = {
-        pk: full_name or username for pk, full_name, username in User.objects.values_list("id", "full_name", "username")
-    }
+    names = HistoryNames.of_people_and_departments()
 
     seen: dict[tuple[str, int, int], int] = {}
     finding_seen: dict[tuple[str, int], _Row] = {}
@@ -806,8 +802,7 @@ def _match(plan: ImportPlan, rows: list[_Row], *, lock: bool, user_id: int) -> N
                 user_id=user_id,
                 assisting=assisting.get(measure.pk, set()),
                 latest=latest.get(measure.pk),
-                department_names=department_names,
-                people=people,
+                names=names,
             )
     plan.counts = counts
     plan.new_inspections = list(new_inspections.values())
@@ -868,24 +863,6 @@ _COMPARED = [
 ]
 
 
-def _shown(attr: str, value: Any, department_names: dict[int, str], people: dict[int, str]) -> str:
-    if value is None or value == "":
-        return ""
-    if attr == "lead_department_id":
-        return department_names.get(value, str(value))
-    if attr.endswith("_by_id") or attr == "responsible_leader_id":
-        return people.get(value, str(value))
-    if attr == "status":
-        return str(MeasureStatus(value).label)
-    if attr == "kind":
-        return str(MeasureKind(value).label)
-    if isinstance(value, datetime):
-        return timezone.localtime(value).date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
 def _apply_row_values(row: _Row, measure: Measure) -> None:
     for name in ("text", "target", "owner", "lead_department_id", "deadline", "kind"):
         if name in row.values:
@@ -927,8 +904,7 @@ def _plan_update(
     user_id: int,
     assisting: set[int],
     latest: tuple[date, str] | None,
-    department_names: dict[int, str],
-    people: dict[int, str],
+    names: HistoryNames,
 ) -> None:
     before = {attr: getattr(measure, attr) for attr in _COMPARED}
     _apply_row_values(row, measure)
@@ -943,21 +919,10 @@ def _plan_update(
             continue
         if old != new:
             changed.append(attr.removesuffix("_id") if attr.endswith("_id") else attr)
-            label = str(
-                Measure._meta.get_field(attr.removesuffix("_id") if attr.endswith("_id") else attr).verbose_name
-            )
-            shown.append(
-                (label, _shown(attr, old, department_names, people), _shown(attr, new, department_names, people))
-            )
+            shown.append(shown_change(Measure._meta.get_field(changed[-1]), old, new, names))
     new_assisting = [d for d in row.assisting if d not in assisting and d != measure.lead_department_id]
     if new_assisting:
-        shown.append(
-            (
-                str(Measure._meta.get_field("assisting_departments").verbose_name),
-                "",
-                "、".join(department_names.get(d, "") for d in new_assisting),
-            )
-        )
+        shown.append(shown_change(Measure._meta.get_field("assisting_departments"), [], new_assisting, names))
     progress = None
     if row.progress:
         day, text = row.progress
@@ -1080,30 +1045,14 @@ def import_apply(*, pending: PendingImport, user: User) -> ImportResult:
         measure.finding_id = finding.pk
         measure.inspection_id = finding.inspection_id
         measure.category_id = finding.category_id
-    created = bulk_create_with_history(
-        [m for m, _k, _a, _p in plan.new_measures],
-        Measure,
-        batch_size=500,
-        default_user=user,
-        default_change_reason=reason,
-        default_date=now,
-    )
-    for (measure, _k, _a, _p), saved in zip(plan.new_measures, created, strict=True):
-        measure.pk = saved.pk
+    # bulk_create sets the primary keys (PostgreSQL and SQLite both return them).
+    Measure.objects.bulk_create([m for m, _k, _a, _p in plan.new_measures], batch_size=500)
 
     by_fields: dict[tuple[str, ...], list[Measure]] = {}
     for measure, fields, _a, _p in plan.updated_measures:
         by_fields.setdefault(tuple(sorted(set(fields))), []).append(measure)
     for fields, group in by_fields.items():
-        bulk_update_with_history(
-            group,
-            Measure,
-            list(fields),
-            batch_size=500,
-            default_user=user,
-            default_change_reason=reason,
-            default_date=now,
-        )
+        Measure.objects.bulk_update(group, list(fields), batch_size=500)
 
     through = Measure.assisting_departments.through
     links = [
@@ -1117,12 +1066,11 @@ def import_apply(*, pending: PendingImport, user: User) -> ImportResult:
         for d in departments
     ]
     through.objects.bulk_create(links, ignore_conflicts=True)
-    # The history rows just written (dated `now`) get the assisting departments as they now
-    # stand, as the services' rows do; bulk history copies no many-to-many itself.
-    record_assisting_departments_in_history(
-        [m.pk for m, _k, _a, _p in plan.new_measures] + [m.pk for m, _f, _a, _p in plan.updated_measures],
-        when=now,
-    )
+    # History once the assisting departments are in place, so each row carries them.
+    created_ids = [m.pk for m, _k, _a, _p in plan.new_measures]
+    record_history(Measure, created_ids, user=user, when=now, reason=reason, history_type=ADDED)
+    updated_ids = [m.pk for m, _f, _a, _p in plan.updated_measures]
+    record_history(Measure, updated_ids, user=user, when=now, reason=reason, history_type=CHANGED)
 
     progress = (
         [(m, p) for m, _k, _a, p in plan.new_measures if p]
@@ -1133,7 +1081,8 @@ def import_apply(*, pending: PendingImport, user: User) -> ImportResult:
         ProgressReport(measure_id=measure.pk, reported_on=day or timezone.localdate(), text=text, author=user)
         for measure, (day, text) in progress
     ]
-    bulk_create_with_history(reports, ProgressReport, batch_size=500, default_user=user, default_change_reason=reason)
+    ProgressReport.objects.bulk_create(reports, batch_size=500)
+    record_history(ProgressReport, [r.pk for r in reports], user=user, when=now, reason=reason, history_type=ADDED)
     if reports:
         # Bookkeeping the recompute job reads (本期已汇报); not a change worth a history row.
         Measure.objects.filter(pk__in=[m.pk for m, _p in progress]).update(last_progress_at=now)

@@ -8,6 +8,7 @@ cascade to its review and sign-off records. So these admin pages are read-only, 
 history view shows old versions without offering to revert to them.
 """
 
+import itertools
 from typing import Any
 
 from django.contrib import admin
@@ -17,6 +18,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from findings.admin import FindingAdmin
 from findings.models import Finding
+from measures.history import HistoryNames, assisting_departments_by_record, record_changes, shown_change
 from measures.models import Evidence, Extension, Measure, MeasureDecision, ProgressReport
 
 
@@ -40,6 +42,26 @@ class ReadOnlyHistoryAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
         if request.method not in ("GET", "HEAD"):
             raise PermissionDenied
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def set_history_delta_changes(
+        self, request: HttpRequest, historical_records: Any, foreign_keys_are_objs: bool = True
+    ) -> None:
+        # Each change shown as on the measure's page and in the history CSV (labels, names,
+        # local times), with the names on this page read in one query per model.
+        records = list(historical_records)  # newest first
+        of_measures = bool(records) and records[0].instance_type is Measure
+        ids = [r.history_id for r in records]
+        assisting = assisting_departments_by_record(history_id__in=ids) if of_measures else {}
+        pairs = []
+        for newer, older in itertools.pairwise(records):
+            sets = (assisting.get(older.history_id, set()), assisting.get(newer.history_id, set()))
+            pairs.append((newer, record_changes(older, newer, assisting=sets if of_measures else None)))
+        names = HistoryNames.of(change for _newer, changes in pairs for change in changes)
+        for newer, changes in pairs:
+            newer.history_delta_changes = [
+                dict(zip(("field", "old", "new"), shown_change(f, old, new, names), strict=True))
+                for f, old, new in changes
+            ]
 
 
 class ProgressInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -1,12 +1,13 @@
 """Reads for the ledger and the measure page; each owns its joins so templates never
 touch a relation that was not fetched."""
 
+from typing import Any
+
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
 
-from accounts.models import Department
+from measures.history import HistoryNames, assisting_departments_by_record, record_changes, shown_change
 from measures.models import Evidence, Extension, Measure, MeasureDecision, ProgressReport
 
 
@@ -73,62 +74,26 @@ def measure_change_log(measure: Measure) -> list[dict[str, object]]:
     count does not grow with the length of the history.
     """
     records = list(measure.history.select_related("history_user").order_by("history_date", "history_id"))
-    # diff_against would read each row's assisting departments with two queries per pair of
-    # rows; one query for them all, compared here as sets.
-    snapshot = Measure.history.model.assisting_departments.model  # type: ignore[attr-defined]
-    assisting: dict[int, set[int]] = {record.history_id: set() for record in records}  # type: ignore[attr-defined]
-    for history_id, department_id in snapshot.objects.filter(measure_id=measure.pk).values_list(
-        "history_id", "department_id"
-    ):
-        assisting.setdefault(history_id, set()).add(department_id)
-    raw: list[tuple[object, list[tuple[str, object, object]]]] = []
-    related_ids: dict[type, set[object]] = {}
-    previous = None
+    assisting = assisting_departments_by_record(measure_id=measure.pk)
+    raw: list[tuple[object, list[tuple[Any, object, object]]]] = []
+    previous: Any = None
     for record in records:
         if previous is None:
             raw.append((record, []))
         else:
-            delta = record.diff_against(previous, excluded_fields=["assisting_departments"])  # type: ignore[attr-defined]
-            changes = [(c.field, c.old, c.new) for c in delta.changes if c.field != "version"]
-            old_set, new_set = assisting[previous.history_id], assisting[record.history_id]  # type: ignore[attr-defined]
-            if old_set != new_set:
-                changes.append(("assisting_departments", old_set, new_set))
-            for name, old, new in changes:
-                field = Measure._meta.get_field(name)
-                if field.many_to_many:
-                    related_ids.setdefault(Department, set()).update(old | new)  # type: ignore[operator]
-                elif field.is_relation and field.related_model is not None:
-                    related_ids.setdefault(field.related_model, set()).update(v for v in (old, new) if v)
+            sets = (assisting.get(previous.history_id, set()), assisting.get(record.history_id, set()))
+            changes = record_changes(previous, record, assisting=sets)
             if changes:
                 raw.append((record, changes))
         previous = record
-    names = {
-        model: {obj.pk: str(obj) for obj in model._default_manager.filter(pk__in=ids)}
-        for model, ids in related_ids.items()
-    }
-
-    def shown(name: str, value: object) -> str:
-        if value is None or value == "":
-            return ""
-        field = Measure._meta.get_field(name)
-        if field.many_to_many:
-            departments = names.get(Department, {})
-            shown_names = sorted(departments.get(pk, str(pk)) for pk in value)  # type: ignore[attr-defined]
-            return pgettext("list separator", "、").join(shown_names)
-        if getattr(field, "choices", None):
-            return str(dict(field.choices).get(value, value))  # type: ignore[arg-type]
-        if field.is_relation and field.related_model is not None:
-            return names.get(field.related_model, {}).get(value, str(value))
-        return str(value)
+    names = HistoryNames.of(change for _record, changes in raw for change in changes)
 
     entries: list[dict[str, object]] = []
     for record, changes in raw:
         if not changes:
             shown_changes = [(_("创建措施"), "", str(record.text)[:60])]  # type: ignore[attr-defined]
         else:
-            shown_changes = [
-                (str(Measure._meta.get_field(n).verbose_name), shown(n, old), shown(n, new)) for n, old, new in changes
-            ]
+            shown_changes = [shown_change(f, old, new, names) for f, old, new in changes]
         entries.append(
             {
                 "when": record.history_date,  # type: ignore[attr-defined]

@@ -21,10 +21,9 @@ from datetime import date, datetime
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import connection, models, transaction
-from django.db.models import BigIntegerField, CharField, DateTimeField, F, OuterRef, Subquery, Value
+from django.db import models, transaction
+from django.db.models import F
 from django.utils import timezone
-from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
 from accounts.models import Department, User
@@ -32,6 +31,7 @@ from accounts.roles import is_leader
 from findings.models import Finding
 from findings.services import earliest_allowed_deadline
 from measures.evidence_types import EvidenceFileError, evidence_type_of
+from measures.history import HistoryNames, record_assisting_departments_in_history, record_history, shown_value
 from measures.models import (
     DecisionAction,
     Evidence,
@@ -136,24 +136,9 @@ def _normalised(name: str, value: object) -> object:
     return value
 
 
-def _display(name: str, value: object) -> str:
-    """A normalised value as the measure's page shows it."""
-    model_field = Measure._meta.get_field(name)
-    if value is None or value == []:
-        return _("(空)")
-    if model_field.many_to_many:
-        names = Department.objects.filter(pk__in=value).values_list("name", flat=True)  # type: ignore[misc]
-        return "、".join(names)
-    if model_field.is_relation:
-        related = model_field.related_model._default_manager.filter(pk=value).first()  # type: ignore[union-attr]
-        return str(related) if related is not None else f"#{value}"
-    if model_field.choices:
-        return str(dict(model_field.flatchoices).get(value, value))  # type: ignore[arg-type]
-    if isinstance(value, datetime):
-        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
+def _display(name: str, value: object, names: HistoryNames) -> str:
+    """A normalised value as the measure's page shows it; "(空)" says there is none."""
+    return shown_value(Measure._meta.get_field(name), value, names) or _("(空)")  # type: ignore[arg-type]
 
 
 def _changes_since(
@@ -175,7 +160,7 @@ def _changes_since(
             if not model_field.many_to_many:
                 before[name] = getattr(record, model_field.attname)
     before.update(seen or {})
-    changes = []
+    differing = []
     for name in sorted(before, key=lambda n: _DIFF_FIELDS.index(n) if n in _DIFF_FIELDS else len(_DIFF_FIELDS)):
         model_field = Measure._meta.get_field(name)
         if model_field.many_to_many:
@@ -184,8 +169,9 @@ def _changes_since(
             now_value = getattr(current, model_field.attname)
         old, new = _normalised(name, before[name]), _normalised(name, now_value)
         if old != new:
-            changes.append((str(model_field.verbose_name), _display(name, old), _display(name, new)))
-    return changes
+            differing.append((model_field, old, new))
+    names = HistoryNames.of(differing)  # type: ignore[arg-type]
+    return [(str(f.verbose_name), _display(f.name, o, names), _display(f.name, n, names)) for f, o, n in differing]
 
 
 def _require(user: Actor, action: Action, measure: Measure | None = None) -> None:
@@ -225,12 +211,6 @@ def _locked_measure(
     return measure
 
 
-def _change_reason(text: str) -> str | None:
-    # simple_history's change-reason column holds 100 characters; the full text of a return
-    # reason lives in MeasureDecision.
-    return Truncator(text).chars(100) if text else None
-
-
 @contextmanager
 def _no_automatic_history(measure: Measure) -> Iterator[None]:
     """Changes to assisting departments without simple_history's own row (its m2m_changed
@@ -240,65 +220,6 @@ def _no_automatic_history(measure: Measure) -> Iterator[None]:
         yield
     finally:
         del measure.skip_history_when_saving  # type: ignore[attr-defined]
-
-
-def _insert_select(model: type[models.Model], names: Sequence[str], source: models.QuerySet) -> None:
-    """INSERT INTO `model` (`names`' columns) SELECT …: `source` yields values in that order."""
-    select_sql, params = source.query.sql_with_params()
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(model._meta.get_field(name).column) for name in names)
-    # Identifiers come from model metadata, values travel as parameters.
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) {select_sql}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
-def record_assisting_departments_in_history(measure_ids: Sequence[int], *, when: datetime) -> None:
-    """Copy the measures' assisting departments, as they are now, onto their history rows dated
-    `when`: one INSERT … SELECT however many measures (simple_history would save row by row)."""
-    if not measure_ids:
-        return  # an IN () has no SQL: Django raises EmptyResultSet rather than run it
-    historical = Measure.history.model
-    snapshot = historical.assisting_departments.model  # type: ignore[attr-defined]
-    through = Measure.assisting_departments.through
-    record = (
-        historical.objects.filter(id=OuterRef("measure_id"), history_date=when)
-        .order_by("-history_id")
-        .values("history_id")[:1]
-    )
-    source = (
-        through.objects.filter(measure_id__in=list(measure_ids))
-        .order_by()
-        .annotate(_h_record=Subquery(record))
-        .values_list("id", "measure_id", "department_id", "_h_record")
-    )
-    _insert_select(snapshot, ("id", "measure", "department", "history"), source)
-
-
-def _record_history(measure_ids: Sequence[int], *, user: Actor, when: datetime, reason: str = "") -> None:
-    """History rows ("~") for measures just updated, copied from the rows in one INSERT … SELECT,
-    and their assisting departments in another.
-
-    Two statements whatever the number of measures (bulk_create would need a batch per ~30 rows
-    on SQLite), and the history holds exactly what the database holds after the UPDATE.
-    """
-    historical = Measure.history.model
-    tracked = list(historical.tracked_fields)
-    stamps = {
-        "_h_date": Value(when, output_field=DateTimeField()),
-        "_h_reason": Value(_change_reason(reason), output_field=CharField()),
-        "_h_type": Value("~", output_field=CharField()),
-        "_h_user": Value(getattr(user, "pk", None), output_field=BigIntegerField()),
-    }
-    source = (
-        Measure.objects.filter(pk__in=list(measure_ids))
-        .order_by()
-        .annotate(**stamps)
-        .values_list(*(f.attname for f in tracked), *stamps)
-    )
-    names = [f.name for f in tracked] + ["history_date", "history_change_reason", "history_type", "history_user"]
-    _insert_select(historical, names, source)
-    record_assisting_departments_in_history(measure_ids, when=when)
 
 
 def _save_measure(measure: Measure, *, user: Actor, fields: Sequence[str], when: datetime, reason: str = "") -> None:
@@ -317,7 +238,7 @@ def _save_measure(measure: Measure, *, user: Actor, fields: Sequence[str], when:
         raise StaleMeasureError(current=current, changed_fields=_changes_since(current, measure.version, None))
     measure.version += 1
     measure.updated_at = when
-    _record_history([measure.pk], user=user, when=when, reason=reason)
+    record_history(Measure, [measure.pk], user=user, when=when, reason=reason)
 
 
 def _announce(measure_ids: Sequence[int]) -> None:
@@ -796,7 +717,7 @@ def _pass_many(*, measure_ids: list[int], user: Actor, action: Action, comment: 
         MeasureDecision(measure_id=measure_id, action=decision, comment=comment, decided_by=user)
         for measure_id in outcome.done
     )
-    _record_history(outcome.done, user=user, when=now, reason=reason)
+    record_history(Measure, outcome.done, user=user, when=now, reason=reason)
     _announce(outcome.done)
     return outcome
 

@@ -383,7 +383,7 @@ def test_a_failure_while_writing_leaves_nothing_behind(client, office_user, depa
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(imports, "bulk_create_with_history", broken)
+    monkeypatch.setattr(imports, "record_history", broken)  # after the rows, before their history
     with pytest.raises(RuntimeError):
         confirm(client, pending)
     assert not Inspection.objects.exists()
