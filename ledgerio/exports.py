@@ -8,20 +8,23 @@ Two CSV paths produce the same bytes:
 - a portable one (any database): `csv.writer` over `values_list(...).iterator()`, rows
   formatted in Python;
 - on PostgreSQL, `COPY (SELECT …) TO STDOUT WITH CSV` with labels, dates and the formula
-  guard computed in SQL, streamed in chunks as the response is read. It runs at COPY's
-  speed, which the Python path (about a third of it) cannot reach on a million rows.
+  guard computed in SQL, streamed in chunks from a worker thread. It runs at COPY's speed,
+  which the Python path (about a third of it) cannot reach on a million rows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import queue
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import (
     Case,
     CharField,
@@ -395,50 +398,110 @@ def ledger_copy_sql(measures: QuerySet[Measure]) -> str:
     return f"COPY (SELECT {outer} FROM ({inner_sql}) AS t) TO STDOUT WITH (FORMAT csv)"  # noqa: S608
 
 
+class _CopyAborted(Exception):
+    pass
+
+
+class _ChunkSink:
+    """The file psycopg2's copy_expert writes into: whole rows, batched into chunks and
+    handed to the streaming thread through a bounded queue (so memory stays flat when the
+    client reads slowly)."""
+
+    def __init__(self, out: queue.Queue[Any], stop: threading.Event) -> None:
+        self.out = out
+        self.stop = stop
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        if self.stop.is_set():
+            raise _CopyAborted
+        self.parts.append(data)
+        self.size += len(data)
+        if self.size >= COPY_CHUNK_BYTES:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self.parts:
+            self.out.put(b"".join(self.parts))
+            self.parts = []
+            self.size = 0
+
+
+_DONE = object()
+
 # Measured on a million-row ledger: JIT compiling this wide query costs about 5 s, and
 # parallel workers only add a Gather Merge of 1.5 kB rows in front of the single-threaded
-# window function; both off, the same COPY runs about a third faster. Set local to the
-# COPY's transaction, so the connection (reused by later requests) keeps its own.
-_COPY_SETTINGS_SQL = "SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)"
+# window function; both off, the same COPY runs about a third faster.
+_COPY_SETTINGS = {"jit": "off", "max_parallel_workers_per_gather": "0"}
 
 
-def copy_out(copy_sql: str, *, chunk_bytes: int | None = None) -> Iterator[bytes]:
-    """The output of `copy_sql` (a `COPY … TO STDOUT`) on the default connection, in chunks
-    of about `chunk_bytes` (COPY_CHUNK_BYTES when not given).
+def copy_into(cursor: Any, copy_sql: str, sink: Any) -> None:
+    """Run `copy_sql` on a psycopg2 cursor into `sink` with the settings above, restoring
+    the session's own settings afterwards (the connection is reused by later requests)."""
+    for name, value in _COPY_SETTINGS.items():
+        cursor.execute("SELECT set_config(%s, %s, false)", [name, value])
+    try:
+        cursor.copy_expert(copy_sql, sink, size=COPY_CHUNK_BYTES)
+    finally:
+        if not cursor.connection.closed and cursor.connection.get_transaction_status() != 3:  # not in error
+            for name in _COPY_SETTINGS:
+                cursor.execute(f"RESET {name}")
 
-    Rows are read from the server only as chunks are asked for: with a slow client the
-    server waits on the socket, so memory holds one chunk however large the export.
 
-    The COPY runs in a transaction of its own (a savepoint inside one already open). A
-    caller that stops early, as a response does when its client goes away, closes this
-    generator: psycopg then cancels the COPY and reads what the server had already sent,
-    and the rollback undoes the cancelled statement and the settings, so the connection
-    is left as it was found, ready for the next request.
+def copy_to_chunks(copy_sql: str) -> Iterator[bytes]:
+    """Run a COPY … TO STDOUT on this thread's database connection and yield its output.
+
+    psycopg2's copy_expert pushes into a file and returns only at the end, so it runs on a
+    worker thread that owns the connection until it finishes; this generator only reads the
+    queue and never touches the connection meanwhile.
     """
-    chunk_bytes = chunk_bytes or COPY_CHUNK_BYTES
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Django's cursor wraps psycopg's, which alone has copy().
-        raw = cursor.cursor
-        raw.execute(_COPY_SETTINGS_SQL)
-        with raw.copy(copy_sql) as copy:
-            # psycopg hands over one row at a time; a response chunk per row would cost a
-            # write per row.
-            parts: list[Any] = []
-            size = 0
-            for data in copy:
-                parts.append(data)
-                size += len(data)
-                if size >= chunk_bytes:
-                    yield b"".join(parts)
-                    parts = []
-                    size = 0
-            if parts:
-                yield b"".join(parts)
+    connection.ensure_connection()
+    raw = connection.connection
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=8)
+    stop = threading.Event()
+
+    def run() -> None:
+        sink = _ChunkSink(chunks, stop)
+        try:
+            with raw.cursor() as cursor:
+                copy_into(cursor, copy_sql, sink)
+            sink.flush()
+            chunks.put(_DONE)
+        except BaseException as exc:  # handed to the reading thread, which re-raises it
+            chunks.put(exc)
+
+    worker = threading.Thread(target=run, name="ledger-copy", daemon=True)
+    worker.start()
+    finished = False
+    try:
+        while True:
+            item = chunks.get()
+            if item is _DONE:
+                finished = True
+                return
+            if isinstance(item, BaseException):
+                finished = True
+                raise item
+            yield item
+    finally:
+        if not finished:
+            # The client went away mid-download: stop the COPY and drop the connection,
+            # whose protocol state is undefined after an interrupted COPY OUT.
+            stop.set()
+            while worker.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    chunks.get(timeout=0.1)
+            worker.join()
+            connection.close()
+        else:
+            worker.join()
 
 
 def ledger_csv_copy(measures: QuerySet[Measure]) -> Iterator[bytes]:
     yield _header_line()
-    yield from copy_out(ledger_copy_sql(measures))
+    yield from copy_to_chunks(ledger_copy_sql(measures))
 
 
 def ledger_csv(measures: QuerySet[Measure]) -> Iterator[bytes]:
