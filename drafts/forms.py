@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy
 from accounts.models import Department
 from drafts.services import PlannedCategory, PlannedFinding, PlannedMeasure
 from findings.models import Category, Inspection
+from findings.rules import early_deadline_message
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 PREFIXES = {"categories": "cat", "findings": "fnd", "measures": "msr"}
@@ -275,10 +276,8 @@ class DraftForms:
                 form.add_error("lead_department", _("请选择牵头单位,或在上方设置默认牵头单位。"))
             if deadline is None:
                 form.add_error("deadline", _("请填写整改时限,或在上方设置默认整改时限。"))
-            elif feedback_date is not None and deadline < feedback_date:
-                form.add_error(
-                    "deadline", _("整改时限不能早于检查反馈日期(%(date)s)。") % {"date": feedback_date.isoformat()}
-                )
+            elif too_early := early_deadline_message(deadline=deadline, feedback_date=feedback_date):
+                form.add_error("deadline", too_early)
             if not form.errors:
                 planned_findings[finding_index].measures.append(  # type: ignore[index]
                     PlannedMeasure(text=text, lead_department=self.departments[department_id], deadline=deadline)  # type: ignore[index,arg-type]

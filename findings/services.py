@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from findings.models import Category, Finding, Inspection
+from findings.rules import early_deadlines
 
 
 @transaction.atomic
@@ -44,15 +45,10 @@ def finding_create(*, category: Category, description: str, number: int | None =
     return finding
 
 
-def earliest_allowed_deadline(inspection: Inspection) -> date | None:
-    """A measure cannot be due before the feedback that asked for it."""
-    return inspection.feedback_date
-
-
 def inspection_feedback_date_check(*, inspection: Inspection, feedback_date: date | None) -> None:
     """Refuse a feedback date later than deadlines the inspection's measures already have.
 
-    The rule of `earliest_allowed_deadline` is checked when a measure is written; moving the
+    The rule of `early_deadline_message` is checked when a measure is written; moving the
     feedback date afterwards would leave measures that break it. The admin's form asks this
     too, so that it shows the message on the field instead of failing on save.
     """
@@ -64,7 +60,7 @@ def inspection_feedback_date_check(*, inspection: Inspection, feedback_date: dat
     if Inspection.objects.filter(pk=inspection.pk, feedback_date=feedback_date).exists():
         return
     # Through the reverse relation: findings sits below measures and does not import it.
-    early = inspection.measures.filter(deadline__lt=feedback_date).count()  # type: ignore[attr-defined]
+    early = inspection.measures.filter(early_deadlines(feedback_date)).count()  # type: ignore[attr-defined]
     if early:
         raise ValidationError(
             {

@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy
 from accounts.models import Department, User
 from accounts.roles import leaders
 from findings.models import Category, Finding, Inspection, InspectionKind
+from findings.rules import early_deadline_message
 from ledgerio.exports import unguard_formula
 from measures.history import ADDED, CHANGED, HistoryNames, record_history, shown_change
 from measures.models import (
@@ -777,19 +778,10 @@ def _match(plan: ImportPlan, rows: list[_Row], *, lock: bool, user_id: int) -> N
             row.values["kind"] = MeasureKind.LONG_TERM
         deadline = row.values.get("deadline")
         measure = measures.get((finding.pk, row.measure_number)) if finding.pk else None
-        if (
-            deadline
-            and feedback_date
-            and deadline < feedback_date
-            and (measure is None or measure.deadline != deadline)
-        ):
-            problems.append(
-                Problem(
-                    row.number,
-                    target_label("deadline"),
-                    _("整改时限不能早于检查反馈日期(%(date)s)。") % {"date": feedback_date.isoformat()},
-                )
-            )
+        too_early = early_deadline_message(deadline=deadline, feedback_date=feedback_date)
+        # A deadline the ledger already holds is not refused again for every re-import.
+        if too_early and (measure is None or measure.deadline != deadline):
+            problems.append(Problem(row.number, target_label("deadline"), too_early))
         if measure is None:
             _plan_create(plan, row, counts, now=now, user_id=user_id, finding=finding)
         else:

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Department, User
 from accounts.roles import is_leader
 from findings.models import Finding
-from findings.services import earliest_allowed_deadline
+from findings.rules import early_deadline_message
 from measures.evidence_types import EvidenceFileError, evidence_type_of
 from measures.history import HistoryNames, record_assisting_departments_in_history, record_history, shown_value
 from measures.models import (
@@ -59,11 +59,9 @@ def measure_create(
     assisting_departments: Iterable[Department] = (),
     **fields: object,
 ) -> Measure:
-    earliest = earliest_allowed_deadline(finding.inspection)
-    if earliest is not None and deadline < earliest:
-        raise ValidationError(
-            {"deadline": _("整改时限不能早于检查反馈日期(%(date)s)。") % {"date": earliest.isoformat()}}
-        )
+    too_early = early_deadline_message(deadline=deadline, feedback_date=finding.inspection.feedback_date)
+    if too_early:
+        raise ValidationError({"deadline": too_early})
     if number is None:
         last = finding.measures.order_by("-number").values_list("number", flat=True).first()
         number = (last or 0) + 1
@@ -348,9 +346,9 @@ def measure_update(
 
     errors: dict[str, list[str]] = {}
     if "deadline" in changed:
-        earliest = earliest_allowed_deadline(measure.inspection)
-        if earliest is not None and measure.deadline < earliest:
-            errors["deadline"] = [_("整改时限不能早于检查反馈日期(%(date)s)。") % {"date": earliest.isoformat()}]
+        too_early = early_deadline_message(deadline=measure.deadline, feedback_date=measure.inspection.feedback_date)
+        if too_early:
+            errors["deadline"] = [too_early]
     if (
         "responsible_leader" in changed
         and measure.responsible_leader is not None
