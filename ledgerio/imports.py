@@ -41,6 +41,7 @@ from measures.models import (
     PendingImport,
     ProgressReport,
 )
+from measures.rules import assisting_without_lead
 from measures.signals import ledger_changed
 
 MAX_ROWS = 10_000
@@ -883,7 +884,9 @@ def _plan_create(
         row.number, "create", row.inspection, row.finding_number or 0, row.measure_number or 0, measure.text
     )
     plan.changes.append(change)
-    plan.new_measures.append((measure, finding, list(row.assisting), row.progress))
+    plan.new_measures.append(
+        (measure, finding, assisting_without_lead(row.assisting, lead=measure.lead_department_id), row.progress)
+    )
 
 
 def _plan_update(
@@ -912,7 +915,9 @@ def _plan_update(
         if old != new:
             changed.append(attr.removesuffix("_id") if attr.endswith("_id") else attr)
             shown.append(shown_change(Measure._meta.get_field(changed[-1]), old, new, names))
-    new_assisting = [d for d in row.assisting if d not in assisting and d != measure.lead_department_id]
+    new_assisting = [
+        d for d in assisting_without_lead(row.assisting, lead=measure.lead_department_id) if d not in assisting
+    ]
     if new_assisting:
         shown.append(shown_change(Measure._meta.get_field("assisting_departments"), [], new_assisting, names))
     progress = None
@@ -1051,7 +1056,6 @@ def import_apply(*, pending: PendingImport, user: User) -> ImportResult:
         through(measure_id=measure.pk, department_id=d)
         for measure, _k, departments, _p in plan.new_measures
         for d in departments
-        if d != measure.lead_department_id
     ] + [
         through(measure_id=measure.pk, department_id=d)
         for measure, _f, departments, _p in plan.updated_measures

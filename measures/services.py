@@ -43,6 +43,7 @@ from measures.models import (
     ProgressReport,
 )
 from measures.permissions import Action, can
+from measures.rules import assisting_without_lead
 from measures.signals import ledger_changed
 
 Actor = User | AnonymousUser
@@ -79,7 +80,7 @@ def measure_create(
     now = timezone.now()
     measure._history_date = now  # type: ignore[attr-defined]  # simple_history's "+" row gets this date
     measure.save()
-    assisting = [d for d in assisting_departments if d.pk != lead_department.pk]
+    assisting = assisting_without_lead(assisting_departments, lead=lead_department)
     if assisting:
         with _no_automatic_history(measure):
             measure.assisting_departments.set(assisting)
@@ -368,8 +369,7 @@ def measure_update(
     if "assisting_departments" in fields:
         given = fields["assisting_departments"] or ()
         wanted_assisting = {d.pk if isinstance(d, models.Model) else d for d in given}  # type: ignore[attr-defined]
-    # The lead department is never also an assisting one (as in measure_create).
-    wanted_assisting = wanted_assisting - {measure.lead_department_id}
+    wanted_assisting = set(assisting_without_lead(wanted_assisting, lead=measure.lead_department_id))
 
     if not changed and wanted_assisting == current_assisting:
         return measure
