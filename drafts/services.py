@@ -9,7 +9,6 @@ the review form carries the whole draft, so an abandoned draft leaves no rows to
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -19,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Department, User
 from drafts.parser import DraftLedger
-from findings.models import Inspection, InspectionKind
+from findings.models import Inspection
 from findings.services import category_create, finding_create, inspection_create
 from measures.models import Measure
 from measures.permissions import Action, can
@@ -51,28 +50,6 @@ def decode_feedback_file(content: bytes) -> str:
         except UnicodeDecodeError:
             continue
     raise DraftTextError(_("无法识别文件编码,请另存为 UTF-8 或 GBK 编码的文本文件后再上传。"))
-
-
-# Most specific first: a look-back text also says 巡察, an appraisal report also says 调研.
-_KIND_HINTS = (
-    (re.compile("回头看"), InspectionKind.PATROL_LOOKBACK),
-    (re.compile("巡察|巡视"), InspectionKind.PATROL),
-    (re.compile("人大.{0,12}评议|评议.{0,6}整改"), InspectionKind.CONGRESS_APPRAISAL),
-    (re.compile("审计"), InspectionKind.AUDIT),
-    (re.compile("督查|督察"), InspectionKind.SUPERVISION),
-    (re.compile("调研"), InspectionKind.SURVEY),
-    (re.compile("自查"), InspectionKind.SELF_REVIEW),
-)
-
-
-def guess_kind(text: str) -> str:
-    """The inspection kind a text most likely reports on, for the form to preselect; the first
-    few thousand characters say it if anything does."""
-    head = (text or "")[:5000]
-    for pattern, kind in _KIND_HINTS:
-        if pattern.search(head):
-            return kind
-    return InspectionKind.OTHER
 
 
 # --- the rows the review form shows --------------------------------------------------------

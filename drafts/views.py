@@ -20,7 +20,8 @@ from django.views.decorators.http import require_POST
 from accounts.models import Department
 from drafts.forms import EXTRA_ROWS, PREFIXES, DraftForms, review_limits
 from drafts.parser import parse_feedback
-from drafts.services import DraftTextError, decode_feedback_file, draft_ledger_save, draft_rows, guess_kind
+from drafts.services import DraftTextError, decode_feedback_file, draft_ledger_save, draft_rows
+from findings.kinds import guess_inspection_kind
 from measures.permissions import Action, can
 
 TITLE_MAX_LENGTH = 200
@@ -90,7 +91,10 @@ def draft_start(request: HttpRequest) -> HttpResponse:
         rows = draft_rows(draft, limits=review_limits())
         draft_forms = DraftForms(
             departments=_departments(),
-            initial_inspection={"kind": guess_kind(text), "title": draft.title[:TITLE_MAX_LENGTH]},
+            initial_inspection={
+                "kind": guess_inspection_kind(draft.title, text),
+                "title": draft.title[:TITLE_MAX_LENGTH],
+            },
             categories=rows.categories,
             findings=rows.findings,
             measures=rows.measures,

@@ -28,7 +28,8 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import Department, User
 from accounts.roles import leaders
-from findings.models import Category, Finding, Inspection, InspectionKind
+from findings.kinds import guess_inspection_kind
+from findings.models import Category, Finding, Inspection
 from findings.rules import early_deadline_message
 from ledgerio.exports import unguard_formula
 from measures.history import ADDED, CHANGED, HistoryNames, record_history, shown_change
@@ -87,17 +88,6 @@ STATUS_SYNONYMS = {
     "尚未开始": MeasureStatus.NOT_STARTED,
 }
 LONG_TERM_WORDS = ("长期坚持", "长期")
-KIND_BY_TITLE = [
-    ("回头看", InspectionKind.PATROL_LOOKBACK),
-    ("巡察", InspectionKind.PATROL),
-    ("巡视", InspectionKind.PATROL),
-    ("评议", InspectionKind.CONGRESS_APPRAISAL),
-    ("审计", InspectionKind.AUDIT),
-    ("督查", InspectionKind.SUPERVISION),
-    ("调研", InspectionKind.SURVEY),
-    ("信访", InspectionKind.PETITION),
-    ("自查", InspectionKind.SELF_REVIEW),
-]
 
 
 class ImportRefused(Exception):
@@ -571,10 +561,6 @@ def _read_rows(plan: ImportPlan, table: Table, fixed_inspection: str) -> list[_R
     return rows
 
 
-def _guess_kind(title: str) -> str:
-    return next((kind for word, kind in KIND_BY_TITLE if word in title), InspectionKind.OTHER)
-
-
 def _match(plan: ImportPlan, rows: list[_Row], *, lock: bool, user_id: int) -> None:
     """Match rows to existing inspections, findings and measures and work out each change."""
     problems = plan.problems
@@ -724,7 +710,7 @@ def _match(plan: ImportPlan, rows: list[_Row], *, lock: bool, user_id: int) -> N
         if inspection is None:
             inspection = new_inspections.get(row.inspection)
             if inspection is None:
-                inspection = Inspection(kind=_guess_kind(row.inspection), title=row.inspection)
+                inspection = Inspection(kind=guess_inspection_kind(row.inspection), title=row.inspection)
                 new_inspections[row.inspection] = inspection
                 counts["inspections_created"] += 1
         finding = findings.get((inspection.pk, row.finding_number)) if inspection.pk else None

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from drafts.parser import UNPARSEABLE_WARNING
-from drafts.services import DraftTextError, decode_feedback_file, guess_kind
+from drafts.services import DraftTextError, decode_feedback_file
 from findings.models import Category, Finding, Inspection, InspectionKind
 from measures.models import Measure
 from tests.factories import DepartmentFactory
@@ -335,15 +335,11 @@ def test_a_binary_upload_is_refused_with_a_message(client, office_user):
     assert "上传的不是文本文件" in response.content.decode()
 
 
-def test_decoding_and_kind_guessing():
+def test_decoding():
     assert decode_feedback_file("巡察".encode("utf-8-sig")) == "巡察"
     assert decode_feedback_file("巡察".encode("gb18030")) == "巡察"
     with pytest.raises(DraftTextError):
         decode_feedback_file(b"x" * (2 * 1024 * 1024 + 1))
-    assert guess_kind("市委巡察组对市民政局开展了巡察“回头看”") == InspectionKind.PATROL_LOOKBACK
-    assert guess_kind("市委第一巡察组反馈意见") == InspectionKind.PATROL
-    assert guess_kind("人大常委会评议市民政局") == InspectionKind.CONGRESS_APPRAISAL
-    assert guess_kind("一段话") == InspectionKind.OTHER
 
 
 HOSTILE = [
